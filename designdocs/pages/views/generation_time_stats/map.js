@@ -1,0 +1,1 @@
+../generation_time/map.js

@@ -1,0 +1,235 @@
+"""The only code that speaks HTTP to CouchDB (or PouchDB Server).
+
+A thin layer over one `requests.Session`: it encodes view parameters as JSON the
+way CouchDB expects (array keys stay arrays), turns error answers into
+`CouchError` and unreachable servers into `CouchUnavailable`, and retries only
+when the caller asked for it (the loader does; the service fails fast).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Iterable
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+# View query parameters whose values CouchDB reads as JSON.
+JSON_VIEW_PARAMS = {"key", "keys", "startkey", "endkey", "start_key", "end_key"}
+
+
+class CouchError(Exception):
+    """CouchDB answered with an error status."""
+
+    def __init__(self, status: int, error: str, reason: str):
+        super().__init__(f"{status} {error}: {reason}")
+        self.status = status
+        self.error = error
+        self.reason = reason
+
+
+class CouchUnavailable(Exception):
+    """CouchDB could not be reached, or did not answer in time."""
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    vendor: str
+    version: str
+
+    @property
+    def is_pouchdb(self) -> bool:
+        return self.vendor == "pouchdb-server"
+
+
+def redact(url: str) -> str:
+    """Return the URL with any password replaced, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def encode_view_params(params: dict[str, Any]) -> dict[str, str]:
+    """Encode view options as CouchDB reads them: JSON for keys, lowercase booleans."""
+    encoded = {}
+    for name, value in params.items():
+        if value is None:
+            continue
+        if name in JSON_VIEW_PARAMS:
+            encoded[name] = json.dumps(value, separators=(",", ":"))
+        elif isinstance(value, bool):
+            encoded[name] = "true" if value else "false"
+        else:
+            encoded[name] = str(value)
+    return encoded
+
+
+def doc_path(doc_id: str) -> str:
+    """Quote a document id for a URL path; design docs keep their slash."""
+    if doc_id.startswith("_design/"):
+        return "_design/" + quote(doc_id[len("_design/"):], safe="")
+    return quote(doc_id, safe="")
+
+
+class Couch:
+    """A CouchDB server and one of its databases."""
+
+    def __init__(self, url: str, db: str, *, timeout: float = 30.0, retries: int = 0):
+        self.url = url.rstrip("/")
+        self.db = db
+        self.timeout = timeout
+        self.session = requests.Session()
+        if retries:
+            retry = Retry(
+                total=retries,
+                connect=retries,
+                read=retries,
+                status=retries,
+                backoff_factor=0.5,
+                backoff_max=30,
+                status_forcelist=(500, 502, 503, 504),
+                allowed_methods=None,  # every request we retry is idempotent by id
+                raise_on_status=False,
+            )
+            adapter = HTTPAdapter(max_retries=retry, pool_maxsize=32)
+        else:
+            adapter = HTTPAdapter(max_retries=0, pool_maxsize=32)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+
+    def __repr__(self) -> str:
+        return f"Couch({redact(self.url)!r}, {self.db!r})"
+
+    # -- plumbing -------------------------------------------------------------
+
+    def request(self, method: str, path: str, *, ok=(200, 201, 202), **kwargs) -> requests.Response:
+        """Send a request to the server; raise CouchError unless the status is in `ok`."""
+        kwargs.setdefault("timeout", self.timeout)
+        try:
+            response = self.session.request(method, f"{self.url}/{path}", **kwargs)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise CouchUnavailable(f"CouchDB at {redact(self.url)} did not answer: {exc.__class__.__name__}") from exc
+        except requests.exceptions.RetryError as exc:
+            raise CouchUnavailable(f"CouchDB at {redact(self.url)} kept failing: {exc}") from exc
+        if response.status_code not in ok:
+            raise error_from(response)
+        return response
+
+    def db_request(self, method: str, path: str = "", **kwargs) -> requests.Response:
+        """Send a request below this database's URL."""
+        suffix = f"/{path}" if path else ""
+        return self.request(method, quote(self.db, safe="") + suffix, **kwargs)
+
+    # -- server and database --------------------------------------------------
+
+    def server_info(self) -> ServerInfo:
+        body = self.request("GET", "").json()
+        if "couchdb" in body:
+            return ServerInfo("couchdb", body.get("version", "?"))
+        if "express-pouchdb" in body:
+            return ServerInfo("pouchdb-server", body.get("version", "?"))
+        return ServerInfo("unknown", body.get("version", "?"))
+
+    def db_info(self) -> dict:
+        return self.db_request("GET").json()
+
+    def ensure_db(self) -> bool:
+        """Create the database if it does not exist; return True when it was created."""
+        response = self.db_request("PUT", ok=(201, 202, 412))
+        return response.status_code != 412
+
+    def delete_db(self) -> None:
+        self.db_request("DELETE", ok=(200, 202, 404))
+
+    def active_tasks(self) -> list[dict]:
+        return self.request("GET", "_active_tasks").json()
+
+    def view_cleanup(self) -> bool:
+        """Ask the server to drop index files no design document uses; False if unsupported."""
+        response = self.db_request("POST", "_view_cleanup", json={}, ok=(200, 202, 404, 405, 501))
+        return response.status_code in (200, 202)
+
+    # -- documents ------------------------------------------------------------
+
+    def get_doc(self, doc_id: str) -> dict | None:
+        """Return the document, or None when it does not exist (or was deleted)."""
+        response = self.db_request("GET", doc_path(doc_id), ok=(200, 404))
+        return response.json() if response.status_code == 200 else None
+
+    def put_doc(self, doc_id: str, doc: dict) -> str:
+        """Write a document (with `_rev` to update); return the new revision."""
+        response = self.db_request("PUT", doc_path(doc_id), json=doc)
+        return response.json()["rev"]
+
+    def delete_doc(self, doc_id: str, rev: str) -> None:
+        self.db_request("DELETE", doc_path(doc_id), params={"rev": rev}, ok=(200, 202, 404))
+
+    def copy_doc(self, source_id: str, target_id: str, target_rev: str | None) -> bool:
+        """Server-side COPY; False when the server has no COPY method (PouchDB Server)."""
+        destination = doc_path(target_id) + (f"?rev={target_rev}" if target_rev else "")
+        response = self.db_request(
+            "COPY", doc_path(source_id), headers={"Destination": destination}, ok=(201, 202, 404, 405, 501)
+        )
+        if response.status_code in (201, 202):
+            return True
+        if response.status_code == 404 and self.get_doc(source_id) is not None:
+            return False  # the method is unknown, not the document
+        if response.status_code == 404:
+            raise error_from(response)
+        return False
+
+    def bulk_docs(self, docs: list[dict]) -> list[dict]:
+        """Write many documents; return CouchDB's per-document results in the same order."""
+        return self.db_request("POST", "_bulk_docs", json={"docs": docs}).json()
+
+    def get_docs(self, doc_ids: Iterable[str]) -> dict[str, dict]:
+        """Return the live documents among `doc_ids`, by id."""
+        ids = list(doc_ids)
+        if not ids:
+            return {}
+        body = self.db_request("POST", "_all_docs", params={"include_docs": "true"}, json={"keys": ids}).json()
+        return {row["id"]: row["doc"] for row in body["rows"] if row.get("doc")}
+
+    def all_docs(self, *, batch: int = 1000) -> Iterable[dict]:
+        """Yield every non-design document, paging through `_all_docs`."""
+        startkey = None
+        while True:
+            params = {"include_docs": "true", "limit": batch + 1}
+            if startkey is not None:
+                params["startkey"] = startkey
+            rows = self.db_request("GET", "_all_docs", params=encode_view_params(params)).json()["rows"]
+            for row in rows[:batch]:
+                if not row["id"].startswith("_design/") and row.get("doc"):
+                    yield row["doc"]
+            if len(rows) <= batch:
+                return
+            startkey = rows[batch]["id"]
+
+    # -- views ----------------------------------------------------------------
+
+    def query_view(self, ddoc: str, view: str, *, timeout: float | None = None, **params) -> dict:
+        """Query a view; `keys` goes in a POST body, the other options in the URL."""
+        path = f"_design/{quote(ddoc, safe='')}/_view/{quote(view, safe='')}"
+        keys = params.pop("keys", None)
+        kwargs = {"params": encode_view_params(params)}
+        if timeout is not None:
+            kwargs["timeout"] = timeout
+        if keys is None:
+            return self.db_request("GET", path, **kwargs).json()
+        return self.db_request("POST", path, json={"keys": keys}, **kwargs).json()
+
+
+def error_from(response: requests.Response) -> CouchError:
+    """Build a CouchError from an error answer, whatever shape its body has."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    return CouchError(response.status_code, str(body.get("error", "http_error")), str(body.get("reason", response.text[:200])))

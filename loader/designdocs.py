@@ -1,0 +1,168 @@
+"""Compile `designdocs/` into design documents, compare them with a database, install them.
+
+Layout (couchapp style): `designdocs/<ddoc>/views/<view>/map.js` plus either
+`reduce.js` (JavaScript) or `reduce` (a builtin name such as `_stats`), and an
+optional `designdocs/<ddoc>/validate_doc_update.js`.
+
+Installing a changed design doc with views never makes readers wait on a cold
+index: the new version goes to `_design/<ddoc>-staging`, is queried until its
+index is built, then copied over `_design/<ddoc>` (CouchDB keys index files by
+the views' content, so the copy reuses the built index), and the staging doc is
+deleted.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from loader.couch import Couch, CouchUnavailable
+from loader.schema import SCHEMA
+
+DESIGNDOCS_DIR = Path(__file__).resolve().parent.parent / "designdocs"
+STAGING_SUFFIX = "-staging"
+PLACEHOLDERS = {"__COUCHREC_SCHEMA__": json.dumps(SCHEMA, sort_keys=True)}
+
+
+@dataclass(frozen=True)
+class Change:
+    ddoc_id: str
+    status: str  # "unchanged", "new" or "changed"
+    diff: str = ""
+
+
+def function_source(path: Path) -> str:
+    """Read a JS function, dropping its leading comment lines (some engines choke on them)."""
+    lines = path.read_text().splitlines()
+    while lines and (not lines[0].strip() or lines[0].lstrip().startswith("//")):
+        lines.pop(0)
+    source = "\n".join(lines).strip() + "\n"
+    for placeholder, value in PLACEHOLDERS.items():
+        source = source.replace(placeholder, value)
+    return source
+
+
+def compile_ddoc(folder: Path) -> dict:
+    """Build one design document from its folder."""
+    ddoc: dict = {"_id": f"_design/{folder.name}", "language": "javascript"}
+    views_dir = folder / "views"
+    if views_dir.is_dir():
+        ddoc["views"] = {}
+        for view_dir in sorted(p for p in views_dir.iterdir() if p.is_dir()):
+            view = {"map": function_source(view_dir / "map.js")}
+            if (view_dir / "reduce.js").exists():
+                view["reduce"] = function_source(view_dir / "reduce.js")
+            elif (view_dir / "reduce").exists():
+                view["reduce"] = (view_dir / "reduce").read_text().strip()
+            ddoc["views"][view_dir.name] = view
+    validator = folder / "validate_doc_update.js"
+    if validator.exists():
+        ddoc["validate_doc_update"] = function_source(validator)
+    return ddoc
+
+
+def compile_all(root: Path = DESIGNDOCS_DIR) -> dict[str, dict]:
+    """Compile every design-doc folder under `root`, keyed by `_design/<name>`."""
+    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return {ddoc["_id"]: ddoc for ddoc in map(compile_ddoc, folders)}
+
+
+def content(doc: dict | None) -> dict | None:
+    """A design document without its revision, for comparison."""
+    if doc is None:
+        return None
+    return {k: v for k, v in doc.items() if k not in ("_rev", "_revisions")}
+
+
+def pretty(doc: dict | None) -> list[str]:
+    return [] if doc is None else json.dumps(doc, indent=2, sort_keys=True).splitlines(keepends=True)
+
+
+def diff_all(couch: Couch, ddocs: dict[str, dict]) -> list[Change]:
+    """Compare compiled design docs with what the database holds."""
+    changes = []
+    for ddoc_id, ddoc in ddocs.items():
+        current = content(couch.get_doc(ddoc_id))
+        if current == ddoc:
+            changes.append(Change(ddoc_id, "unchanged"))
+            continue
+        text = "".join(difflib.unified_diff(pretty(current), pretty(ddoc), f"database/{ddoc_id}", f"designdocs/{ddoc_id}"))
+        changes.append(Change(ddoc_id, "new" if current is None else "changed", text))
+    return changes
+
+
+def install_all(
+    couch: Couch,
+    ddocs: dict[str, dict],
+    *,
+    say: Callable[[str], None] = lambda message: None,
+    build_timeout: float = 3600.0,
+) -> list[Change]:
+    """Install every design doc that differs from the database; return what was done."""
+    couch.ensure_db()
+    changes = diff_all(couch, ddocs)
+    for change in changes:
+        if change.status == "unchanged":
+            say(f"{change.ddoc_id}: unchanged, nothing written")
+            continue
+        ddoc = ddocs[change.ddoc_id]
+        if "views" in ddoc:
+            install_staged(couch, ddoc, say=say, build_timeout=build_timeout)
+        else:
+            put_over(couch, ddoc)
+        say(f"{change.ddoc_id}: {'created' if change.status == 'new' else 'updated'}")
+    if any(change.status != "unchanged" for change in changes) and couch.view_cleanup():
+        say("old view indexes cleaned up")
+    return changes
+
+
+def put_over(couch: Couch, ddoc: dict) -> str:
+    """Write `ddoc` over whatever revision the database holds; return the new revision."""
+    current = couch.get_doc(ddoc["_id"])
+    body = dict(ddoc, _rev=current["_rev"]) if current else dict(ddoc)
+    return couch.put_doc(ddoc["_id"], body)
+
+
+def install_staged(couch: Couch, ddoc: dict, *, say: Callable[[str], None], build_timeout: float) -> None:
+    """Build the new version's index under a staging name, then swap it in."""
+    name = ddoc["_id"][len("_design/"):]
+    staging = dict(ddoc, _id=f"_design/{name}{STAGING_SUFFIX}")
+    staging_rev = put_over(couch, staging)
+    say(f"{ddoc['_id']}: building its index as {staging['_id']}")
+    wait_until_built(couch, name + STAGING_SUFFIX, ddoc["views"], say=say, timeout=build_timeout)
+    current = couch.get_doc(ddoc["_id"])
+    if not couch.copy_doc(staging["_id"], ddoc["_id"], current["_rev"] if current else None):
+        put_over(couch, ddoc)  # the server has no COPY (PouchDB Server): same content, same index
+    couch.delete_doc(staging["_id"], staging_rev)
+
+
+def wait_until_built(couch: Couch, ddoc_name: str, views: dict[str, dict], *, say, timeout: float) -> None:
+    """Query each view until it answers, reporting indexer progress while it builds."""
+    deadline = time.monotonic() + timeout
+    for view, functions in views.items():
+        no_reduce = False if "reduce" in functions else None
+        while True:
+            try:
+                couch.query_view(ddoc_name, view, limit=0, reduce=no_reduce, timeout=min(60.0, timeout))
+                break
+            except CouchUnavailable:
+                if time.monotonic() > deadline:
+                    raise
+                say(f"  still building: {describe_progress(couch, ddoc_name)}")
+
+
+def describe_progress(couch: Couch, ddoc_name: str) -> str:
+    tasks = [
+        task
+        for task in couch.active_tasks()
+        if task.get("type") == "indexer" and task.get("design_document") == f"_design/{ddoc_name}"
+    ]
+    if not tasks:
+        return "no indexer task reported"
+    done = sum(task.get("changes_done", 0) for task in tasks)
+    total = sum(task.get("total_changes", 0) for task in tasks)
+    return f"{done} of {total} changes indexed"

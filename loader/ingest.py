@@ -1,0 +1,94 @@
+"""Write log documents idempotently and say what became of each.
+
+A write under an id that already holds the same log is "present" (a retry, or a
+file loaded twice); under an id that holds a different log it is a "conflict".
+Both the HTTP API and the bulk loader write through here, so they agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from loader.couch import Couch, CouchError
+
+CREATED, PRESENT, CONFLICT, REJECTED, FAILED = "created", "present", "conflict", "rejected", "failed"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    doc_id: str
+    status: str
+    field: str | None = None
+    reason: str | None = None
+
+    @property
+    def stored(self) -> bool:
+        """True when CouchDB holds this log (written now or before)."""
+        return self.status in (CREATED, PRESENT)
+
+
+@dataclass(frozen=True)
+class PendingLog:
+    """A validated log waiting to be written; `stamped` when the service supplied its timestamp."""
+
+    doc_id: str
+    doc: dict
+    stamped: bool = False
+
+
+def same_log(stored: dict, pending: PendingLog) -> bool:
+    """Does the stored document hold the pending log? A timestamp we supplied ourselves is not compared."""
+    ignored = {"_id", "_rev"} | ({"timestamp"} if pending.stamped else set())
+    strip = lambda doc: {k: v for k, v in doc.items() if k not in ignored}  # noqa: E731
+    return strip(stored) == strip(pending.doc)
+
+
+def forbidden_outcome(doc_id: str, reason: str) -> Outcome:
+    """Turn validate_doc_update's "field: reason" into an outcome."""
+    field, _, detail = reason.partition(": ")
+    return Outcome(doc_id, REJECTED, field if detail else None, detail or reason)
+
+
+def put_log(couch: Couch, pending: PendingLog) -> Outcome:
+    """Write one log with a single round trip when it is new."""
+    try:
+        couch.put_doc(pending.doc_id, pending.doc)
+        return Outcome(pending.doc_id, CREATED)
+    except CouchError as exc:
+        if exc.status == 403:
+            return forbidden_outcome(pending.doc_id, exc.reason)
+        if exc.status != 409:
+            raise
+    stored = couch.get_doc(pending.doc_id)
+    return settle_conflict(stored, pending)
+
+
+def settle_conflict(stored: dict | None, pending: PendingLog) -> Outcome:
+    if stored is not None and same_log(stored, pending):
+        return Outcome(pending.doc_id, PRESENT)
+    return Outcome(pending.doc_id, CONFLICT, "_id", "a different log is already stored under this id")
+
+
+def write_logs(couch: Couch, batch: list[PendingLog]) -> list[Outcome]:
+    """Write a batch with `_bulk_docs`; return one outcome per log, in order."""
+    if not batch:
+        return []
+    results = couch.bulk_docs([dict(p.doc, _id=p.doc_id) for p in batch])
+    outcomes: list[Outcome | None] = []
+    conflicted = []
+    for pending, result in zip(batch, results):
+        error = result.get("error")
+        if not error:
+            outcomes.append(Outcome(pending.doc_id, CREATED))
+        elif error == "conflict":
+            outcomes.append(None)
+            conflicted.append(pending.doc_id)
+        elif error == "forbidden":
+            outcomes.append(forbidden_outcome(pending.doc_id, result.get("reason", "")))
+        else:
+            outcomes.append(Outcome(pending.doc_id, FAILED, None, f"{error}: {result.get('reason', '')}"))
+    stored = couch.get_docs(conflicted)
+    return [
+        outcome if outcome is not None else settle_conflict(stored.get(pending.doc_id), pending)
+        for pending, outcome in zip(batch, outcomes)
+    ]

@@ -1,0 +1,52 @@
+"""Settings from environment variables, read the same way by every command and the service."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Mapping
+
+VIEW_UPDATE_CHOICES = ("true", "lazy", "false")
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value we cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    couchdb_url: str = "http://127.0.0.1:5984"
+    db: str = "shop"
+    timeout: float = 10.0
+    view_update: str = "true"
+    max_body_bytes: int = 10 * 1024 * 1024
+    max_bulk_docs: int = 1000
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
+        """Read COUCHDB_URL, COUCHREC_DB, COUCHREC_TIMEOUT, COUCHREC_VIEW_UPDATE,
+        COUCHREC_MAX_BODY_BYTES and COUCHREC_MAX_BULK_DOCS; unset ones keep their defaults."""
+        defaults = cls()
+        view_update = environ.get("COUCHREC_VIEW_UPDATE", defaults.view_update)
+        if view_update not in VIEW_UPDATE_CHOICES:
+            raise SettingsError(f"COUCHREC_VIEW_UPDATE must be one of {', '.join(VIEW_UPDATE_CHOICES)}, not {view_update!r}")
+        return cls(
+            couchdb_url=environ.get("COUCHDB_URL", defaults.couchdb_url),
+            db=environ.get("COUCHREC_DB", defaults.db),
+            timeout=positive(environ, "COUCHREC_TIMEOUT", defaults.timeout, float),
+            view_update=view_update,
+            max_body_bytes=positive(environ, "COUCHREC_MAX_BODY_BYTES", defaults.max_body_bytes, int),
+            max_bulk_docs=positive(environ, "COUCHREC_MAX_BULK_DOCS", defaults.max_bulk_docs, int),
+        )
+
+
+def positive(environ: Mapping[str, str], name: str, default, kind):
+    if name not in environ:
+        return default
+    try:
+        value = kind(environ[name])
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise SettingsError(f"{name} must be a positive {kind.__name__}, not {environ[name]!r}")
+    return value

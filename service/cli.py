@@ -1,0 +1,197 @@
+"""The `couchrec` command: local database, design docs, loading, generating, serving."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from loader import bulk, designdocs, verify
+from loader import devdb as local_db
+from loader.couch import Couch, CouchError, CouchUnavailable, redact
+from loader.generate import generate as generate_docs
+from loader.settings import Settings, SettingsError
+
+
+def settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def connect(*, retries: int = 0, timeout: float | None = None) -> Couch:
+    current = settings()
+    return Couch(current.couchdb_url, current.db, timeout=timeout or current.timeout, retries=retries)
+
+
+def database_trouble(exc: Exception, couch: Couch) -> click.ClickException:
+    if isinstance(exc, CouchUnavailable):
+        return click.ClickException(
+            f"{exc}. Start the local database with `couchrec devdb start`, or point COUCHDB_URL at a CouchDB 3."
+        )
+    return click.ClickException(f"CouchDB at {redact(couch.url)} refused: {exc}")
+
+
+@click.group()
+@click.version_option(package_name="couchrec")
+def main():
+    """Page-speed analytics and co-purchase recommendations from a shop's logs, computed by CouchDB views.
+
+    Every command reads COUCHDB_URL (default http://127.0.0.1:5984) and COUCHREC_DB (default shop).
+    """
+
+
+# -- devdb ----------------------------------------------------------------------
+
+
+@main.group()
+def devdb():
+    """Run the local PouchDB Server (the CouchDB-compatible database for development and CI)."""
+
+
+@devdb.command("start")
+@click.option("--port", default=5984, show_default=True, help="Port to listen on, on 127.0.0.1.")
+@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder to keep the data in. Defaults to .devdb/data in the repository.")
+@click.option("--in-memory", is_flag=True, help="Keep the data in memory only; it is gone when the server stops.")
+def devdb_start(port: int, data_dir: Path | None, in_memory: bool):
+    """Start PouchDB Server in the background and wait until it answers."""
+    if in_memory and data_dir:
+        raise click.UsageError("--in-memory and --data exclude each other.")
+    folder = None if in_memory else (data_dir or local_db.STATE_DIR / "data").resolve()
+    try:
+        url, started = local_db.start(port=port, data_dir=folder)
+    except local_db.DevDBError as exc:
+        raise click.ClickException(str(exc)) from None
+    where = "in memory" if folder is None else f"data in {folder}"
+    click.echo(f"PouchDB Server {'started' if started else 'already running'} at {url} ({where})")
+
+
+@devdb.command("stop")
+@click.option("--port", default=5984, show_default=True, help="Port of the server to stop.")
+def devdb_stop(port: int):
+    """Stop the PouchDB Server started by `couchrec devdb start`."""
+    click.echo("stopped" if local_db.stop(port) else f"no server started by couchrec was running on port {port}")
+
+
+# -- design docs -------------------------------------------------------------------
+
+
+@main.group("designdocs")
+def designdocs_group():
+    """Compile, compare, install and verify the design documents in designdocs/."""
+
+
+@designdocs_group.command("install")
+@click.option("--build-timeout", default=3600.0, show_default=True,
+              help="Seconds to wait for a changed design doc's index to build before giving up.")
+def designdocs_install(build_timeout: float):
+    """Install changed design docs without making readers wait on a cold index."""
+    couch = connect(timeout=120)
+    try:
+        changes = designdocs.install_all(couch, designdocs.compile_all(), say=click.echo, build_timeout=build_timeout)
+    except (CouchUnavailable, CouchError) as exc:
+        raise database_trouble(exc, couch) from None
+    if all(change.status == "unchanged" for change in changes):
+        click.echo(f"{couch.db}: every design doc is already current; nothing was written")
+
+
+@designdocs_group.command("diff")
+def designdocs_diff():
+    """Show how the database's design docs differ from designdocs/ (exit 1 when they do)."""
+    couch = connect()
+    try:
+        changes = designdocs.diff_all(couch, designdocs.compile_all())
+    except (CouchUnavailable, CouchError) as exc:
+        raise database_trouble(exc, couch) from None
+    for change in changes:
+        click.echo(f"{change.ddoc_id}: {change.status}")
+        if change.diff:
+            click.echo(change.diff)
+    if any(change.status != "unchanged" for change in changes):
+        sys.exit(1)
+
+
+@designdocs_group.command("verify")
+@click.option("--orders", default=300, show_default=True, help="Orders of generated traffic to map and reduce.")
+@click.option("--seed", default=1, show_default=True, help="Seed for the traffic and for the random B-tree shapes.")
+@click.option("--trials", default=20, show_default=True, help="Random regroupings tried per view.")
+def designdocs_verify(orders: int, seed: int, trials: int):
+    """Check every reduce against CouchDB's rereduce and reduce_limit rules, in-process."""
+    docs = list(generate_docs(seed=seed, orders=orders))
+    findings = verify.verify_all(designdocs.compile_all(), docs, seed=seed, trials=trials)
+    click.echo(f"{'view':<36} {'rows':>8} {'trials':>6} {'largest output':>15}  result")
+    for finding in findings:
+        result = "ok" if finding.ok else f"FAILED: {finding.problem}"
+        click.echo(f"{finding.view:<36} {finding.rows:>8} {finding.trials:>6} {finding.largest_output:>13} B  {result}")
+    if not all(finding.ok for finding in findings):
+        raise click.ClickException("a reduce would give wrong answers or fail on CouchDB")
+
+
+# -- data --------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True)
+@click.option("--batch", "batch_size", default=500, show_default=True, type=click.IntRange(1, 10_000),
+              help="Documents per _bulk_docs request.")
+@click.option("--format", "fmt", type=click.Choice(bulk.FORMATS), default=None,
+              help="Input format. Defaults to the file's extension (.ndjson/.jsonl, .json, .csv), else by content.")
+@click.option("--rejects", "rejects_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("couchrec-rejects.ndjson"), show_default=True,
+              help="Where to write every rejected record with its position and reason.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def load(files: tuple[str, ...], batch_size: int, fmt: str | None, rejects_path: Path, quiet: bool):
+    """Load log records from FILES (NDJSON, JSON array or CSV; - for standard input) into CouchDB."""
+    couch = connect(retries=8, timeout=120)
+    try:
+        couch.ensure_db()
+        summary = bulk.load_files(couch, list(files), batch_size=batch_size, rejects_path=rejects_path,
+                                  fmt=fmt, progress=not quiet)
+    except (CouchUnavailable, CouchError) as exc:
+        raise click.ClickException(
+            f"{database_trouble(exc, couch).message} Records written so far stay written: "
+            "rerun the same command to resume (what is already present is skipped)."
+        ) from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot read input: {exc}") from None
+    click.echo(f"read {summary.read} records in {summary.seconds:.1f} s ({summary.docs_per_second:,.0f} docs/s)")
+    for label, count in (("written", summary.created), ("already present", summary.present),
+                         ("rejected", summary.rejected), ("conflicting id", summary.conflict),
+                         ("failed", summary.failed)):
+        click.echo(f"  {label:<16}{count:>10}")
+    if summary.read and summary.created == 0 and summary.present:
+        click.echo(f"nothing new: {summary.present} records were already in {couch.db}")
+    if not summary.clean:
+        raise click.ClickException(f"some records were not loaded; reasons are in {rejects_path}")
+
+
+@main.command()
+@click.option("--seed", default=42, show_default=True, help="Seed; the same seed gives the same documents.")
+@click.option("--orders", default=3000, show_default=True, type=click.IntRange(1),
+              help="Orders to generate (about 23 documents each, with the browsing around them).")
+@click.option("--days", default=28, show_default=True, type=click.IntRange(1), help="Days the traffic spans.")
+@click.option("--out", type=click.File("w"), default="-", help="File to write NDJSON to. Defaults to standard output.")
+def generate(seed: int, orders: int, days: int, out):
+    """Generate synthetic shop traffic as NDJSON log documents."""
+    for doc in generate_docs(seed=seed, orders=orders, days=days):
+        out.write(json.dumps(doc, separators=(",", ":")) + "\n")
+
+
+# -- service -----------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=8000, show_default=True, help="Port to bind.")
+@click.option("--workers", default=2, show_default=True, help="gunicorn worker processes.")
+def serve(host: str, port: int, workers: int):
+    """Run the HTTP service under gunicorn."""
+    settings()  # fail here, with a clear message, on a bad setting
+    command = [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
+               "--access-logfile", "-", "service:create_app()"]
+    os.execvp(command[0], command)

@@ -1,0 +1,21 @@
+"""Access to the app's CouchDB client and settings from request handlers."""
+
+from __future__ import annotations
+
+from flask import current_app
+
+from loader.couch import Couch
+from loader.settings import Settings
+
+
+def get_couch() -> Couch:
+    return current_app.extensions["couchrec"]["couch"]
+
+
+def get_settings() -> Settings:
+    return current_app.extensions["couchrec"]["settings"]
+
+
+def get_ddocs() -> dict[str, dict]:
+    """The design documents this code expects the database to hold."""
+    return current_app.extensions["couchrec"]["ddocs"]

@@ -1,0 +1,70 @@
+"""JSON error answers for every failure: the client always learns what went wrong."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app, jsonify
+from werkzeug.exceptions import HTTPException
+
+from loader.couch import CouchError, CouchUnavailable
+from loader.pagetimes import ViewAnswerError
+from loader.schema import ValidationError
+
+RETRY_AFTER_SECONDS = 5
+
+
+class ApiError(Exception):
+    """A request the service refuses, with the HTTP status and the field at fault."""
+
+    def __init__(self, status: int, message: str, *, field: str | None = None, error: str = "bad_request"):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.field = field
+        self.error = error
+
+
+def error_response(status: int, error: str, message: str, *, field: str | None = None, headers=None):
+    body = {"error": error, "message": message}
+    if field is not None:
+        body["field"] = field
+    response = jsonify(body)
+    response.status_code = status
+    response.headers.update(headers or {})
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """Register the handlers that turn exceptions into JSON answers."""
+
+    @app.errorhandler(ApiError)
+    def api_error(exc: ApiError):
+        return error_response(exc.status, exc.error, exc.message, field=exc.field)
+
+    @app.errorhandler(ValidationError)
+    def invalid_document(exc: ValidationError):
+        return error_response(400, "invalid_document", f"{exc.field}: {exc.reason}", field=exc.field)
+
+    @app.errorhandler(CouchUnavailable)
+    def database_unavailable(exc: CouchUnavailable):
+        current_app.logger.warning("database unavailable: %s", exc)
+        return error_response(503, "database_unavailable", "the database did not answer; retry later",
+                              headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+    @app.errorhandler(CouchError)
+    def database_error(exc: CouchError):
+        current_app.logger.error("database error: %s", exc)
+        return error_response(502, "database_error", f"the database refused the request: {exc.error}")
+
+    @app.errorhandler(ViewAnswerError)
+    def bad_view_answer(exc: ViewAnswerError):
+        current_app.logger.error("%s", exc)
+        return error_response(502, "database_error", str(exc))
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        return error_response(exc.code or 500, exc.name.lower().replace(" ", "_"), exc.description or exc.name)
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        current_app.logger.exception("unhandled error")
+        return error_response(500, "internal_error", "the service failed to answer; the error is logged")

@@ -1,0 +1,121 @@
+"""Log ingestion: PUT /logs/<id>, POST /logs, POST /logs/_bulk.
+
+A 2xx is sent only after CouchDB acknowledged the write. PUT is idempotent: the
+same log again answers 200, a different log under the same id 409.
+"""
+
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, jsonify, request, url_for
+
+from loader.ingest import CONFLICT, CREATED, FAILED, PRESENT, REJECTED, Outcome, PendingLog, put_log, write_logs
+from loader.schema import ValidationError, check_doc_id, new_doc_id, prepare_log
+from service.db import get_couch, get_settings
+from service.errors import ApiError
+
+bp = Blueprint("ingest", __name__)
+
+NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
+
+
+def json_body():
+    """The request body parsed as JSON, whatever Content-Type the client sent."""
+    text = request.get_data(as_text=True)
+    if not text.strip():
+        raise ApiError(400, "the request body is empty; send a JSON object", field="(body)")
+    try:
+        return json.loads(text, parse_constant=refuse_constant)
+    except ValueError as exc:
+        raise ApiError(400, f"not valid JSON: {exc}", field="(body)") from None
+
+
+def refuse_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def pending(body, doc_id: str) -> PendingLog:
+    return PendingLog(doc_id, prepare_log(body), stamped=not (isinstance(body, dict) and "timestamp" in body))
+
+
+def single_answer(outcome: Outcome):
+    if outcome.status == CREATED:
+        response = jsonify({"id": outcome.doc_id, "status": CREATED})
+        response.status_code = 201
+        response.headers["Location"] = url_for("ingest.put_one", doc_id=outcome.doc_id)
+        return response
+    if outcome.status == PRESENT:
+        return jsonify({"id": outcome.doc_id, "status": PRESENT})
+    if outcome.status == CONFLICT:
+        raise ApiError(409, outcome.reason, field="_id", error="conflict")
+    raise ApiError(400, f"{outcome.field}: {outcome.reason}", field=outcome.field, error="invalid_document")
+
+
+@bp.put("/logs/<path:doc_id>")
+def put_one(doc_id: str):
+    """Store one log under a client-chosen id (idempotent)."""
+    check_doc_id(doc_id, "id")
+    body = json_body()
+    if isinstance(body, dict) and "_id" in body and body["_id"] != doc_id:
+        raise ApiError(400, "must match the id in the URL (or be left out)", field="_id")
+    return single_answer(put_log(get_couch(), pending(body, doc_id)))
+
+
+@bp.post("/logs")
+def post_one():
+    """Store one log under a generated id."""
+    return single_answer(put_log(get_couch(), pending(json_body(), new_doc_id())))
+
+
+@bp.post("/logs/_bulk")
+def post_bulk():
+    """Store many logs (a JSON array, or NDJSON); answer with each one's fate, in order."""
+    records = bulk_records()
+    limit = get_settings().max_bulk_docs
+    if len(records) > limit:
+        raise ApiError(413, f"at most {limit} logs per request; split the batch", field="(body)",
+                       error="too_many_documents")
+    outcomes: list[Outcome | None] = []
+    batch: list[PendingLog] = []
+    for record in records:
+        try:
+            if isinstance(record, ValidationError):
+                raise record
+            doc_id = check_doc_id(record["_id"]) if isinstance(record, dict) and "_id" in record else new_doc_id()
+            batch.append(pending(record, doc_id))
+            outcomes.append(None)
+        except ValidationError as exc:
+            doc_id = record.get("_id") if isinstance(record, dict) and isinstance(record.get("_id"), str) else None
+            outcomes.append(Outcome(doc_id, REJECTED, exc.field, exc.reason))
+    written = iter(write_logs(get_couch(), batch))
+    results = [outcome or next(written) for outcome in outcomes]
+    counts = {status: 0 for status in (CREATED, PRESENT, CONFLICT, REJECTED, FAILED)}
+    for outcome in results:
+        counts[outcome.status] += 1
+    return jsonify({**counts, "results": [describe(index, outcome) for index, outcome in enumerate(results)]})
+
+
+def bulk_records() -> list:
+    """The logs of a bulk body; an NDJSON line that is not JSON stands as its ValidationError."""
+    if request.mimetype in NDJSON_TYPES:
+        records = []
+        for line in request.get_data(as_text=True).splitlines():
+            if line.strip():
+                try:
+                    records.append(json.loads(line, parse_constant=refuse_constant))
+                except ValueError as exc:
+                    records.append(ValidationError("(document)", f"not valid JSON: {exc}"))
+        return records
+    body = json_body()
+    if not isinstance(body, list):
+        raise ApiError(400, "must be a JSON array of logs (or NDJSON with Content-Type application/x-ndjson)",
+                       field="(body)")
+    return body
+
+
+def describe(index: int, outcome: Outcome) -> dict:
+    entry = {"index": index, "id": outcome.doc_id, "status": outcome.status}
+    if outcome.reason:
+        entry.update(field=outcome.field, reason=outcome.reason)
+    return entry
