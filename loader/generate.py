@@ -55,7 +55,7 @@ def build_shop(rng: random.Random, *, orders: int, n_items: int, n_groups: int) 
         size = rng.randint(3, 7)
         group: dict[str, None] = {}
         while len(group) < size:
-            group[rng.choices(items, weights)[0] if rng.random() < 0.5 else rng.choice(items)] = None
+            group[rng.choices(items, weights)[0] if rng.random() < 0.2 else rng.choice(items)] = None
         groups.append(list(group))
     users = [f"user-{i:06d}" for i in range(1, max(2, orders // 3) + 1)]
     prices = {item: round(rng.lognormvariate(math.log(12.0), 0.8), 2) for item in items}

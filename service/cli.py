@@ -144,10 +144,12 @@ def designdocs_verify(orders: int, seed: int, trials: int):
 @click.option("--rejects", "rejects_path", type=click.Path(dir_okay=False, path_type=Path),
               default=Path("couchrec-rejects.ndjson"), show_default=True,
               help="Where to write every rejected record with its position and reason.")
+@click.option("--retries", default=8, show_default=True, type=click.IntRange(0, 50),
+              help="Retries, with exponential backoff up to 30 s, when CouchDB is unreachable or answers 5xx.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def load(files: tuple[str, ...], batch_size: int, fmt: str | None, rejects_path: Path, quiet: bool):
+def load(files: tuple[str, ...], batch_size: int, fmt: str | None, rejects_path: Path, retries: int, quiet: bool):
     """Load log records from FILES (NDJSON, JSON array or CSV; - for standard input) into CouchDB."""
-    couch = connect(retries=8, timeout=120)
+    couch = connect(retries=retries, timeout=120)
     try:
         couch.ensure_db()
         summary = bulk.load_files(couch, list(files), batch_size=batch_size, rejects_path=rejects_path,

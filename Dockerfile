@@ -1,0 +1,13 @@
+# The couchrec service (and its CLI, used by the one-shot design-doc job).
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY loader ./loader
+COPY service ./service
+COPY designdocs ./designdocs
+# Editable, so the CLI finds designdocs/ beside the code.
+RUN pip install --no-cache-dir -e . && useradd --system couchrec
+USER couchrec
+EXPOSE 8000
+# Inside the container the service must listen on all interfaces; compose publishes it on 127.0.0.1 only.
+CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "4", "--access-logfile", "-", "service:create_app()"]

@@ -1,0 +1,73 @@
+"""Fixtures: a real database server, fresh databases, and the real service under gunicorn.
+
+With COUCHDB_URL set (e.g. http://admin:secret@127.0.0.1:5984) every test runs
+against that CouchDB; otherwise an in-memory PouchDB Server is started for the
+session on a free port.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from contextlib import contextmanager
+
+import pytest
+
+from loader import devdb
+from loader.couch import Couch
+from loader.designdocs import compile_all, install_all
+from tests.servers import LiveService, free_port
+
+
+@pytest.fixture(scope="session")
+def couchdb_url():
+    """The database server under test: COUCHDB_URL, or a PouchDB Server started here."""
+    if os.environ.get("COUCHDB_URL"):
+        yield os.environ["COUCHDB_URL"].rstrip("/")
+        return
+    port = free_port()
+    process = devdb.spawn(port=port, data_dir=None)
+    yield f"http://127.0.0.1:{port}"
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@contextmanager
+def fresh_database(url: str, *, designdocs: bool):
+    couch = Couch(url, f"couchrec_test_{uuid.uuid4().hex[:12]}")
+    couch.ensure_db()
+    if designdocs:
+        install_all(couch, compile_all())
+    try:
+        yield couch
+    finally:
+        couch.delete_db()
+
+
+@pytest.fixture
+def couch(couchdb_url):
+    """A fresh, empty database, deleted after the test."""
+    with fresh_database(couchdb_url, designdocs=False) as db:
+        yield db
+
+
+@pytest.fixture
+def shop(couchdb_url):
+    """A fresh database with couchrec's design documents installed."""
+    with fresh_database(couchdb_url, designdocs=True) as db:
+        yield db
+
+
+@pytest.fixture(scope="module")
+def module_shop(couchdb_url):
+    """A database with the design documents, shared by one test module."""
+    with fresh_database(couchdb_url, designdocs=True) as db:
+        yield db
+
+
+@pytest.fixture(scope="module")
+def service(couchdb_url, module_shop):
+    """The service running against this module's database."""
+    live = LiveService(couchdb_url, module_shop.db)
+    yield live
+    live.stop()

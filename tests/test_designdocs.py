@@ -1,0 +1,75 @@
+"""Design docs compile from the folder, install in stages, and are left alone when current."""
+
+import shutil
+
+from click.testing import CliRunner
+
+from loader.designdocs import DESIGNDOCS_DIR, STAGING_SUFFIX, compile_all, diff_all, install_all
+from service.cli import main
+
+
+def test_the_folder_compiles_to_design_documents():
+    ddocs = compile_all()
+    assert set(ddocs) == {"_design/logs", "_design/pages"}
+    pages = ddocs["_design/pages"]["views"]
+    assert pages["generation_time_stats"] == {"map": pages["generation_time"]["map"], "reduce": "_stats"}
+    assert pages["generation_time"]["map"].startswith("function")
+    assert "__COUCHREC_SCHEMA__" not in ddocs["_design/logs"]["validate_doc_update"]
+    assert '"page_view"' in ddocs["_design/logs"]["validate_doc_update"]
+
+
+def test_install_creates_then_writes_nothing_when_current(couch):
+    messages = []
+    first = install_all(couch, compile_all(), say=messages.append)
+    assert {c.ddoc_id: c.status for c in first} == {"_design/logs": "new", "_design/pages": "new"}
+    revs = {ddoc_id: couch.get_doc(ddoc_id)["_rev"] for ddoc_id in compile_all()}
+
+    second = install_all(couch, compile_all(), say=messages.append)
+    assert {c.status for c in second} == {"unchanged"}
+    assert {ddoc_id: couch.get_doc(ddoc_id)["_rev"] for ddoc_id in compile_all()} == revs
+    assert "_design/pages: unchanged, nothing written" in messages
+
+
+def test_a_changed_view_is_built_under_staging_then_swapped_in(couch, tmp_path):
+    install_all(couch, compile_all())
+    couch.put_doc("pv1", {"log_type": "page_view", "page_type": "home", "generation_time": 5,
+                          "timestamp": "2026-10-01T00:00:00.000Z"})
+    folder = tmp_path / "designdocs"
+    shutil.copytree(DESIGNDOCS_DIR, folder, symlinks=True)
+    map_file = folder / "pages" / "views" / "generation_time" / "map.js"
+    map_file.write_text(map_file.read_text().replace("doc.generation_time);", "doc.generation_time * 2);"))
+    changed = compile_all(folder)
+
+    [pending] = [c for c in diff_all(couch, changed) if c.status != "unchanged"]
+    assert pending.ddoc_id == "_design/pages" and "generation_time * 2" in pending.diff
+
+    messages = []
+    install_all(couch, changed, say=messages.append)
+    assert "_design/pages: building its index as _design/pages-staging" in messages
+    assert couch.get_doc("_design/pages" + STAGING_SUFFIX) is None
+    installed = couch.get_doc("_design/pages")
+    assert installed["views"] == changed["_design/pages"]["views"]
+    answer = couch.query_view("pages", "generation_time_stats", reduce=True)
+    assert answer["rows"][0]["value"]["sum"] == 10
+
+
+def test_cli_diff_and_install_report_what_they_do(couch, couchdb_url):
+    runner = CliRunner()
+    env = {"COUCHDB_URL": couchdb_url, "COUCHREC_DB": couch.db}
+    before = runner.invoke(main, ["designdocs", "diff"], env=env)
+    assert before.exit_code == 1
+    assert "_design/pages: new" in before.output
+    installed = runner.invoke(main, ["designdocs", "install"], env=env)
+    assert installed.exit_code == 0, installed.output
+    assert "_design/pages: created" in installed.output
+    again = runner.invoke(main, ["designdocs", "install"], env=env)
+    assert "every design doc is already current; nothing was written" in again.output
+    after = runner.invoke(main, ["designdocs", "diff"], env=env)
+    assert after.exit_code == 0
+    assert after.output.splitlines() == ["_design/logs: unchanged", "_design/pages: unchanged"]
+
+
+def test_cli_verify_passes_on_the_shipped_design_docs():
+    result = CliRunner().invoke(main, ["designdocs", "verify", "--orders", "60", "--trials", "5"])
+    assert result.exit_code == 0, result.output
+    assert "pages/generation_time " in result.output and "FAILED" not in result.output

@@ -1,0 +1,108 @@
+"""`couchrec load` and the bulk loader: formats, rejects, idempotent reloads, exit codes."""
+
+import json
+
+from click.testing import CliRunner
+
+from loader.bulk import load_files
+from loader.generate import generate
+from service.cli import main
+
+GOOD = {"log_type": "access", "item_id": "i1", "timestamp": "2026-10-01T00:00:00Z"}
+
+
+def write_ndjson(path, records):
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in records))
+    return path
+
+
+def read_rejects(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_ndjson_with_bad_records_reports_each_by_line(couch, tmp_path):
+    couch.ensure_db()
+    source = write_ndjson(tmp_path / "logs.ndjson", [
+        GOOD,
+        "{not json",
+        dict(GOOD, item_id=7),
+        "",
+        dict(GOOD, _id="_design/x"),
+        dict(GOOD, item_id="i2"),
+    ])
+    rejects = tmp_path / "rejects.ndjson"
+    summary = load_files(couch, [str(source)], rejects_path=rejects, progress=False)
+    assert (summary.read, summary.created, summary.rejected) == (5, 2, 3)
+    assert [(r["position"], r["reason"].split(":")[0]) for r in read_rejects(rejects)] == [
+        ("line 2", "not valid JSON"), ("line 3", "item_id"), ("line 5", "_id")]
+    assert couch.db_info()["doc_count"] == 2
+
+
+def test_the_same_file_twice_writes_nothing_new(couch, tmp_path):
+    source = write_ndjson(tmp_path / "shop.ndjson", generate(seed=5, orders=40))
+    lines = len(source.read_text().splitlines())
+    first = load_files(couch, [str(source)], rejects_path=tmp_path / "r", batch_size=64, progress=False)
+    second = load_files(couch, [str(source)], rejects_path=tmp_path / "r", batch_size=64, progress=False)
+    assert (first.created, first.present) == (lines, 0)
+    assert (second.created, second.present) == (0, lines)
+    assert couch.db_info()["doc_count"] == lines
+
+
+def test_records_without_ids_get_stable_ids_from_their_content(couch, tmp_path):
+    source = write_ndjson(tmp_path / "a.ndjson", [GOOD, dict(GOOD, item_id="i2"), {"log_type": "access", "item_id": "i3"}])
+    load_files(couch, [str(source)], rejects_path=tmp_path / "r", progress=False)
+    again = load_files(couch, [str(source)], rejects_path=tmp_path / "r", progress=False)
+    assert (again.created, again.present) == (0, 3)
+
+
+def test_json_array_and_csv_inputs(couch, tmp_path):
+    array = tmp_path / "logs.json"
+    array.write_text(json.dumps([GOOD, dict(GOOD, item_id="i9"), 5]))
+    csv_file = tmp_path / "logs.csv"
+    csv_file.write_text(
+        "log_type,timestamp,page_type,generation_time,order_id,items,user_id\n"
+        "page_view,2026-10-01T00:00:00Z,home,12.5,,,\n"
+        "checkout,2026-10-01T00:01:00Z,,,o1,i1|i2|i3,u1\n"
+        "page_view,2026-10-01T00:02:00Z,home,fast,,,\n"
+    )
+    summary = load_files(couch, [str(array), str(csv_file)], rejects_path=tmp_path / "r", progress=False)
+    assert (summary.read, summary.created, summary.rejected) == (6, 4, 2)
+    stored = [doc for doc in couch.all_docs()]
+    checkout = next(doc for doc in stored if doc["log_type"] == "checkout")
+    assert checkout["items"] == ["i1", "i2", "i3"]
+    assert next(doc for doc in stored if doc["log_type"] == "page_view")["generation_time"] == 12.5
+    assert [r["position"] for r in read_rejects(tmp_path / "r")] == ["record 3", "line 4"]
+
+
+def test_a_broken_json_array_is_reported_not_swallowed(couch, tmp_path):
+    array = tmp_path / "logs.json"
+    array.write_text(json.dumps([GOOD, dict(GOOD, item_id="i9")])[:-10])
+    summary = load_files(couch, [str(array)], rejects_path=tmp_path / "r", progress=False)
+    assert summary.rejected == 1 and not summary.clean
+    assert "the rest of the file was not read" in read_rejects(tmp_path / "r")[0]["reason"]
+
+
+def test_cli_prints_a_summary_and_fails_when_anything_was_rejected(couch, couchdb_url, tmp_path):
+    env = {"COUCHDB_URL": couchdb_url, "COUCHREC_DB": couch.db}
+    good = write_ndjson(tmp_path / "good.ndjson", [GOOD, dict(GOOD, item_id="i2")])
+    runner = CliRunner()
+    first = runner.invoke(main, ["load", str(good), "--quiet", "--rejects", str(tmp_path / "r1")], env=env)
+    assert first.exit_code == 0, first.output
+    assert "written                  2" in first.output and "docs/s" in first.output
+    again = runner.invoke(main, ["load", str(good), "--quiet", "--rejects", str(tmp_path / "r1")], env=env)
+    assert again.exit_code == 0
+    assert "nothing new: 2 records were already in" in again.output
+
+    bad = write_ndjson(tmp_path / "bad.ndjson", [GOOD, "nope"])
+    failed = runner.invoke(main, ["load", str(bad), "--quiet", "--rejects", str(tmp_path / "r2")], env=env)
+    assert failed.exit_code == 1
+    assert "rejected                 1" in failed.output
+    assert f"reasons are in {tmp_path / 'r2'}" in failed.output
+
+
+def test_cli_says_how_to_start_a_database_when_none_answers(tmp_path):
+    env = {"COUCHDB_URL": "http://127.0.0.1:9", "COUCHREC_DB": "x"}
+    source = write_ndjson(tmp_path / "a.ndjson", [GOOD])
+    result = CliRunner().invoke(main, ["load", str(source), "--quiet", "--retries", "1"], env=env)
+    assert result.exit_code == 1
+    assert "couchrec devdb start" in result.output
