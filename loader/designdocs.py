@@ -140,6 +140,19 @@ def install_staged(couch: Couch, ddoc: dict, *, say: Callable[[str], None], buil
     couch.delete_doc(staging["_id"], staging_rev)
 
 
+def warm_views(couch: Couch, ddocs: dict[str, dict], *, say: Callable[[str], None], timeout: float) -> list[str]:
+    """Bring the indexes of every installed design doc up to date; return the ones warmed.
+
+    A bulk load ends with this, so the first reader does not pay for indexing it.
+    """
+    warmed = []
+    for ddoc_id, ddoc in ddocs.items():
+        if "views" in ddoc and couch.get_doc(ddoc_id) is not None:
+            wait_until_built(couch, ddoc_id[len("_design/"):], ddoc["views"], say=say, timeout=timeout)
+            warmed.append(ddoc_id)
+    return warmed
+
+
 def wait_until_built(couch: Couch, ddoc_name: str, views: dict[str, dict], *, say, timeout: float) -> None:
     """Query each view until it answers, reporting indexer progress while it builds."""
     deadline = time.monotonic() + timeout

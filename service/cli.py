@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -146,8 +147,12 @@ def designdocs_verify(orders: int, seed: int, trials: int):
               help="Where to write every rejected record with its position and reason.")
 @click.option("--retries", default=8, show_default=True, type=click.IntRange(0, 50),
               help="Retries, with exponential backoff up to 30 s, when CouchDB is unreachable or answers 5xx.")
+@click.option("--no-warm", is_flag=True,
+              help="Skip bringing the installed views up to date after loading (by default the load pays for "
+                   "indexing what it wrote, not the first reader).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def load(files: tuple[str, ...], batch_size: int, fmt: str | None, rejects_path: Path, retries: int, quiet: bool):
+def load(files: tuple[str, ...], batch_size: int, fmt: str | None, rejects_path: Path, retries: int,
+         no_warm: bool, quiet: bool):
     """Load log records from FILES (NDJSON, JSON array or CSV; - for standard input) into CouchDB."""
     couch = connect(retries=retries, timeout=120)
     try:
@@ -168,6 +173,14 @@ def load(files: tuple[str, ...], batch_size: int, fmt: str | None, rejects_path:
         click.echo(f"  {label:<16}{count:>10}")
     if summary.read and summary.created == 0 and summary.present:
         click.echo(f"nothing new: {summary.present} records were already in {couch.db}")
+    if summary.created and not no_warm:
+        started = time.monotonic()
+        try:
+            warmed = designdocs.warm_views(couch, designdocs.compile_all(), say=click.echo, timeout=3600)
+        except (CouchUnavailable, CouchError) as exc:
+            raise database_trouble(exc, couch) from None
+        if warmed:
+            click.echo(f"view indexes up to date in {time.monotonic() - started:.1f} s: {', '.join(warmed)}")
     if not summary.clean:
         raise click.ClickException(f"some records were not loaded; reasons are in {rejects_path}")
 

@@ -106,3 +106,15 @@ def test_cli_says_how_to_start_a_database_when_none_answers(tmp_path):
     result = CliRunner().invoke(main, ["load", str(source), "--quiet", "--retries", "1"], env=env)
     assert result.exit_code == 1
     assert "couchrec devdb start" in result.output
+
+
+def test_cli_load_leaves_the_views_up_to_date_for_the_first_reader(shop, couchdb_url, tmp_path):
+    env = {"COUCHDB_URL": couchdb_url, "COUCHREC_DB": shop.db}
+    views = [dict(GOOD, log_type="page_view", page_type="home", generation_time=n, item_id=None) for n in range(30)]
+    source = write_ndjson(tmp_path / "views.ndjson", [{k: v for k, v in d.items() if v is not None} for d in views])
+    result = CliRunner().invoke(main, ["load", str(source), "--quiet"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "view indexes up to date in" in result.output and "_design/pages" in result.output
+    # stale=ok reads the index as it stands, without bringing it up to date first.
+    rows = shop.query_view("pages", "generation_time_stats", stale="ok", reduce=False)["rows"]
+    assert len(rows) == 30
