@@ -39,8 +39,11 @@ class PendingLog:
 def same_log(stored: dict, pending: PendingLog) -> bool:
     """Does the stored document hold the pending log? A timestamp we supplied ourselves is not compared."""
     ignored = {"_id", "_rev"} | ({"timestamp"} if pending.stamped else set())
-    strip = lambda doc: {k: v for k, v in doc.items() if k not in ignored}  # noqa: E731
-    return strip(stored) == strip(pending.doc)
+
+    def compared(doc: dict) -> dict:
+        return {k: v for k, v in doc.items() if k not in ignored}
+
+    return compared(stored) == compared(pending.doc)
 
 
 def forbidden_outcome(doc_id: str, reason: str) -> Outcome:

@@ -72,7 +72,7 @@ def summarise(value: dict) -> dict:
     variance = max(0.0, value["sumsqr"] / count - mean * mean)
     figures = {"count": count, "avg": mean, "min": value["min"], "max": value["max"], "stddev": math.sqrt(variance)}
     for name, q in QUANTILES.items():
-        figures[name] = quantile(value, q) if "buckets" in value else None
+        figures[name] = round(quantile(value, q), 3) if "buckets" in value else None
     return figures
 
 

@@ -245,9 +245,9 @@ def verify_all(ddocs: dict[str, dict], docs: list[dict], *, seed: int = 0, trial
         rows = view.rows(docs)
         finding = check_view(view, rows, rng, trials)
         groups: dict[str, list] = {}
-        for row in rows:
-            first = row[0][0][0] if isinstance(row[0][0], list) and row[0][0] else row[0][0]
-            groups.setdefault(json.dumps(first), []).append(row)
+        for (key, _doc_id), value in rows:
+            first = key[0] if isinstance(key, list) and key else key  # what group_level=1 groups by
+            groups.setdefault(json.dumps(first), []).append(([key, _doc_id], value))
         for group_rows in groups.values():
             if not finding.ok:
                 break
