@@ -1,8 +1,10 @@
 """Compile `designdocs/` into design documents, compare them with a database, install them.
 
 Layout (couchapp style): `designdocs/<ddoc>/views/<view>/map.js` plus either
-`reduce.js` (JavaScript) or `reduce` (a builtin name such as `_stats`), and an
-optional `designdocs/<ddoc>/validate_doc_update.js`.
+`reduce.js` (JavaScript) or `reduce` (a builtin name such as `_sum`), and an
+optional `designdocs/<ddoc>/validate_doc_update.js`. Snippets shared by several
+functions live in `designdocs/_lib/` and are inlined at compile time, so CouchDB,
+PouchDB Server and the verifier all run one self-contained function.
 
 Installing a changed design doc with views never makes readers wait on a cold
 index: the new version goes to `_design/<ddoc>-staging`, is queried until its
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +29,8 @@ from loader.schema import SCHEMA
 DESIGNDOCS_DIR = Path(__file__).resolve().parent.parent / "designdocs"
 STAGING_SUFFIX = "-staging"
 PLACEHOLDERS = {"__COUCHREC_SCHEMA__": json.dumps(SCHEMA, sort_keys=True)}
+LIB_DIR = "_lib"  # shared JS snippets, inlined where a function says __LIB_<name>__
+LIB_REFERENCE = re.compile(r"__LIB_(\w+)__")
 
 
 @dataclass(frozen=True)
@@ -36,14 +41,24 @@ class Change:
 
 
 def function_source(path: Path) -> str:
-    """Read a JS function, dropping its leading comment lines (some engines choke on them)."""
+    """Read a JS function, dropping its leading comment lines (some engines choke on them),
+    with `__LIB_<name>__` replaced by `designdocs/_lib/<name>.js` and the schema injected."""
     lines = path.read_text().splitlines()
     while lines and (not lines[0].strip() or lines[0].lstrip().startswith("//")):
         lines.pop(0)
-    source = "\n".join(lines).strip() + "\n"
+    source = "\n".join(lines).strip()
+    source = LIB_REFERENCE.sub(lambda match: function_source(path_of_lib(path, match.group(1))).strip(), source)
     for placeholder, value in PLACEHOLDERS.items():
         source = source.replace(placeholder, value)
-    return source
+    return source + "\n"
+
+
+def path_of_lib(referrer: Path, name: str) -> Path:
+    """The shared snippet `name` in the `_lib` folder of the design-doc tree holding `referrer`."""
+    for folder in referrer.parents:
+        if (folder / LIB_DIR).is_dir():
+            return folder / LIB_DIR / f"{name}.js"
+    raise FileNotFoundError(f"{referrer} includes {name}, but no {LIB_DIR}/ folder holds it")
 
 
 def compile_ddoc(folder: Path) -> dict:
@@ -67,7 +82,7 @@ def compile_ddoc(folder: Path) -> dict:
 
 def compile_all(root: Path = DESIGNDOCS_DIR) -> dict[str, dict]:
     """Compile every design-doc folder under `root`, keyed by `_design/<name>`."""
-    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
     return {ddoc["_id"]: ddoc for ddoc in map(compile_ddoc, folders)}
 
 
@@ -136,7 +151,10 @@ def install_staged(couch: Couch, ddoc: dict, *, say: Callable[[str], None], buil
     wait_until_built(couch, name + STAGING_SUFFIX, ddoc["views"], say=say, timeout=build_timeout)
     current = couch.get_doc(ddoc["_id"])
     if not couch.copy_doc(staging["_id"], ddoc["_id"], current["_rev"] if current else None):
-        put_over(couch, ddoc)  # the server has no COPY (PouchDB Server): same content, same index
+        put_over(couch, ddoc)  # the server has no COPY (PouchDB Server)
+    # CouchDB finds the staging build by the views' signature, so this returns at once; PouchDB
+    # Server keys indexes by design-doc name and builds again here, before the install reports done.
+    wait_until_built(couch, name, ddoc["views"], say=say, timeout=build_timeout)
     couch.delete_doc(staging["_id"], staging_rev)
 
 

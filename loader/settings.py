@@ -21,11 +21,12 @@ class Settings:
     view_update: str = "true"
     max_body_bytes: int = 10 * 1024 * 1024
     max_bulk_docs: int = 1000
+    cache_seconds: float = 30.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
-        """Read COUCHDB_URL, COUCHREC_DB, COUCHREC_TIMEOUT, COUCHREC_VIEW_UPDATE,
-        COUCHREC_MAX_BODY_BYTES and COUCHREC_MAX_BULK_DOCS; unset ones keep their defaults."""
+        """Read COUCHDB_URL, COUCHREC_DB, COUCHREC_TIMEOUT, COUCHREC_VIEW_UPDATE, COUCHREC_MAX_BODY_BYTES,
+        COUCHREC_MAX_BULK_DOCS and COUCHREC_CACHE_SECONDS; unset ones keep their defaults."""
         defaults = cls()
         view_update = environ.get("COUCHREC_VIEW_UPDATE", defaults.view_update)
         if view_update not in VIEW_UPDATE_CHOICES:
@@ -37,6 +38,7 @@ class Settings:
             view_update=view_update,
             max_body_bytes=positive(environ, "COUCHREC_MAX_BODY_BYTES", defaults.max_body_bytes, int),
             max_bulk_docs=positive(environ, "COUCHREC_MAX_BULK_DOCS", defaults.max_bulk_docs, int),
+            cache_seconds=positive(environ, "COUCHREC_CACHE_SECONDS", defaults.cache_seconds, float),
         )
 
 

@@ -7,6 +7,7 @@ from flask import Flask
 from loader.couch import Couch
 from loader.designdocs import compile_all
 from loader.settings import Settings
+from loader.viewcache import ViewCache
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -15,16 +16,17 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
+    couch = Couch(settings.couchdb_url, settings.db, timeout=settings.timeout)
     app.extensions["couchrec"] = {
         "settings": settings,
-        "couch": Couch(settings.couchdb_url, settings.db, timeout=settings.timeout),
+        "couch": couch,
+        "views": ViewCache(couch, update=settings.view_update, max_age=settings.cache_seconds),
         "ddocs": compile_all(),
     }
 
-    from service import errors, health, ingest, stats
+    from service import errors, health, ingest, products, recommendations, stats
 
     errors.init_app(app)
-    app.register_blueprint(health.bp)
-    app.register_blueprint(ingest.bp)
-    app.register_blueprint(stats.bp)
+    for module in (health, ingest, stats, recommendations, products):
+        app.register_blueprint(module.bp)
     return app

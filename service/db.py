@@ -6,10 +6,18 @@ from flask import current_app
 
 from loader.couch import Couch
 from loader.settings import Settings
+from loader.viewcache import ViewCache
 
 
 def get_couch() -> Couch:
     return current_app.extensions["couchrec"]["couch"]
+
+
+def get_views() -> ViewCache:
+    """The cached view reader, revalidated for this request."""
+    views = current_app.extensions["couchrec"]["views"]
+    views.revalidate()
+    return views
 
 
 def get_settings() -> Settings:

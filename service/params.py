@@ -6,6 +6,7 @@ from typing import Callable, Iterable
 
 from flask import request
 
+from loader.schema import ValidationError, check_value
 from service.errors import ApiError
 
 TRUE_WORDS, FALSE_WORDS = ("1", "true", "yes"), ("0", "false", "no")
@@ -34,6 +35,24 @@ def flag(name: str, default: bool) -> bool:
     if value.lower() in FALSE_WORDS:
         return False
     raise ApiError(400, "must be true or false", field=name)
+
+
+def integer(name: str, default: int, low: int, high: int) -> int:
+    text = request.args.get(name)
+    if text is None:
+        return default
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise ApiError(400, f"must be a whole number from {low} to {high}", field=name)
+    return int(text)
+
+
+def reference(value: object, field: str) -> str:
+    """Check an item or user id from the URL or a body: what the schema accepts as an id field."""
+    try:
+        check_value(value, "ref", field)
+    except ValidationError as exc:
+        raise ApiError(400, exc.reason, field=field) from None
+    return value
 
 
 def parsed(name: str, parse: Callable[[str], object]):

@@ -7,21 +7,25 @@ from click.testing import CliRunner
 from loader.designdocs import DESIGNDOCS_DIR, STAGING_SUFFIX, compile_all, diff_all, install_all
 from service.cli import main
 
+ALL_DDOCS = {"_design/logs", "_design/pages", "_design/products", "_design/recommend"}
+
 
 def test_the_folder_compiles_to_design_documents():
     ddocs = compile_all()
-    assert set(ddocs) == {"_design/logs", "_design/pages"}
+    assert set(ddocs) == ALL_DDOCS
     pages = ddocs["_design/pages"]["views"]
     assert pages["generation_time_stats"] == {"map": pages["generation_time"]["map"], "reduce": "_stats"}
     assert pages["generation_time"]["map"].startswith("function")
     assert "__COUCHREC_SCHEMA__" not in ddocs["_design/logs"]["validate_doc_update"]
+    co_purchase = ddocs["_design/recommend"]["views"]["co_purchase"]["map"]
+    assert "__LIB_" not in co_purchase and "items.slice(0, 50)" in co_purchase
     assert '"page_view"' in ddocs["_design/logs"]["validate_doc_update"]
 
 
 def test_install_creates_then_writes_nothing_when_current(couch):
     messages = []
     first = install_all(couch, compile_all(), say=messages.append)
-    assert {c.ddoc_id: c.status for c in first} == {"_design/logs": "new", "_design/pages": "new"}
+    assert {c.ddoc_id: c.status for c in first} == dict.fromkeys(ALL_DDOCS, "new")
     revs = {ddoc_id: couch.get_doc(ddoc_id)["_rev"] for ddoc_id in compile_all()}
 
     second = install_all(couch, compile_all(), say=messages.append)
@@ -66,7 +70,7 @@ def test_cli_diff_and_install_report_what_they_do(couch, couchdb_url):
     assert "every design doc is already current; nothing was written" in again.output
     after = runner.invoke(main, ["designdocs", "diff"], env=env)
     assert after.exit_code == 0
-    assert after.output.splitlines() == ["_design/logs: unchanged", "_design/pages: unchanged"]
+    assert after.output.splitlines() == [f"{ddoc_id}: unchanged" for ddoc_id in sorted(ALL_DDOCS)]
 
 
 def test_cli_verify_passes_on_the_shipped_design_docs():

@@ -1,0 +1,148 @@
+"""Recommendations from the `recommend` and `products` views.
+
+For seed items (one product, a cart, a user's history): one grouped range query
+per seed on `co_purchase` gives n_ab for every co-bought b; one `keys` query on
+`item_purchases` gives n_a and n_b; `orders` gives N. Per-seed scores are summed
+and each result remembers which seeds it came from. When co-purchases give too
+few results, popular items fill the list, marked as such, under the same
+exclusions.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import date, timedelta
+
+from loader.scoring import score as pair_score
+from loader.viewcache import ViewCache
+
+DEFAULT_SCORE = "llr"  # the best of docs/evaluation.md on both data sets
+DEFAULT_MIN_SUPPORT = 1
+MAX_SEEDS = 50
+MAX_SESSIONS = 500  # sessions read per "also viewed" question
+POPULAR_KINDS = {"purchases": ("purchase", "item_purchases"), "views": ("view", "item_views")}
+
+
+@dataclass
+class Recommendation:
+    item_id: str
+    score: float | None
+    support: int
+    because: list[str] = field(default_factory=list)
+    source: str = "co_purchase"
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def co_purchases(views: ViewCache, seed: str) -> dict[str, int]:
+    """n_ab for every item b bought together with `seed`."""
+    rows = views.query("recommend", "co_purchase", group=True, startkey=[seed], endkey=[seed, {}])["rows"]
+    return {row["key"][1]: row["value"] for row in rows}
+
+
+def purchase_counts(views: ViewCache, items: set[str]) -> dict[str, int]:
+    """How many orders hold each item."""
+    if not items:
+        return {}
+    rows = views.query("recommend", "item_purchases", group=True, keys=sorted(items))["rows"]
+    return {row["key"]: row["value"] for row in rows if row.get("value")}
+
+
+def order_count(views: ViewCache) -> int:
+    rows = views.query("recommend", "orders", group=True, key="orders")["rows"]
+    return rows[0]["value"] if rows else 0
+
+
+def recommend(
+    views: ViewCache,
+    seeds: list[str],
+    *,
+    exclude: set[str] = frozenset(),
+    score: str = DEFAULT_SCORE,
+    limit: int = 10,
+    min_support: int = DEFAULT_MIN_SUPPORT,
+    backfill: bool = True,
+) -> list[Recommendation]:
+    """Rank items bought with `seeds`; never return a seed or an excluded item."""
+    seeds = list(dict.fromkeys(seeds))[:MAX_SEEDS]
+    banned = set(seeds) | set(exclude)
+    if len(seeds) > 1:
+        with ThreadPoolExecutor(max_workers=min(8, len(seeds))) as pool:
+            pairs = dict(zip(seeds, pool.map(lambda seed: co_purchases(views, seed), seeds)))
+    else:
+        pairs = {seed: co_purchases(views, seed) for seed in seeds}
+    candidates = {b for counts in pairs.values() for b, n_ab in counts.items() if n_ab >= min_support} - banned
+    counts = purchase_counts(views, set(seeds) | candidates) if candidates else {}
+    orders = order_count(views) if candidates else 0
+    found: dict[str, Recommendation] = {}
+    for seed in seeds:
+        for item, n_ab in pairs[seed].items():
+            if item not in candidates or n_ab < min_support:
+                continue
+            result = found.setdefault(item, Recommendation(item, 0.0, 0))
+            result.score += pair_score(score, n_ab, counts[seed], counts[item], orders)
+            result.support += n_ab
+            result.because.append(seed)
+    ranked = sorted(found.values(), key=lambda r: (-r.score, r.item_id))[:limit]
+    if backfill and len(ranked) < limit:
+        taken = banned | {r.item_id for r in ranked}
+        ranked += [
+            Recommendation(item, None, 0, [], "popular")
+            for item, _ in popular(views, limit=limit - len(ranked), exclude=taken)
+        ]
+    return ranked
+
+
+def user_history(views: ViewCache, user_id: str) -> list[str]:
+    """The items a user bought, most often bought first."""
+    rows = views.query("recommend", "user_items", group=True, startkey=[user_id], endkey=[user_id, {}])["rows"]
+    return [row["key"][1] for row in sorted(rows, key=lambda row: (-row["value"], row["key"][1]))]
+
+
+def popular(views: ViewCache, *, kind: str = "purchases", days: int | None = None, limit: int = 10,
+            exclude: set[str] = frozenset()) -> list[tuple[str, int]]:
+    """The most bought (or viewed) items, over all time or the last `days` days of data."""
+    event, all_time_view = POPULAR_KINDS[kind]
+    if days is None:
+        rows = views.query("recommend" if kind == "purchases" else "products", all_time_view, group=True)["rows"]
+        totals = {row["key"]: row["value"] for row in rows}
+    else:
+        totals = window_totals(views, event, days)
+    ranked = sorted((item for item in totals if item not in exclude), key=lambda item: (-totals[item], item))
+    return [(item, totals[item]) for item in ranked[:limit]]
+
+
+def window_totals(views: ViewCache, event: str, days: int) -> dict[str, int]:
+    """Per-item totals over the last `days` days that have data (the window ends on the newest event's day)."""
+    newest = views.query("products", "popular", reduce=False, descending=True, limit=1,
+                         startkey=[event, {}], endkey=[event])["rows"]
+    if not newest:
+        return {}
+    last = date(*newest[0]["key"][1:4])
+    first = last - timedelta(days=days - 1)
+    rows = views.query("products", "popular", group_level=5,
+                       startkey=[event, first.year, first.month, first.day],
+                       endkey=[event, last.year, last.month, last.day, {}])["rows"]
+    totals: dict[str, int] = {}
+    for row in rows:
+        totals[row["key"][4]] = totals.get(row["key"][4], 0) + row["value"]
+    return totals
+
+
+def also_viewed(views: ViewCache, item_id: str, *, limit: int = 10) -> list[Recommendation]:
+    """Items viewed in the same sessions as `item_id` (a weaker signal than co-purchase)."""
+    rows = views.query("products", "item_sessions", group=True, limit=MAX_SESSIONS,
+                       startkey=[item_id], endkey=[item_id, {}])["rows"]
+    sessions = [row["key"][1] for row in rows]
+    if not sessions:
+        return []
+    viewed = views.query("products", "session_items", keys=sessions)["rows"]
+    together: dict[str, set[str]] = {}
+    for row in viewed:
+        if row["value"] != item_id:
+            together.setdefault(row["value"], set()).add(row["key"])
+    ranked = sorted(together, key=lambda other: (-len(together[other]), other))[:limit]
+    return [Recommendation(other, float(len(together[other])), len(together[other]), [item_id], "co_view")
+            for other in ranked]
