@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from loader import bulk, designdocs, verify
+from loader import baskets, bulk, designdocs, evaluate, verify
 from loader import devdb as local_db
 from loader.couch import Couch, CouchError, CouchUnavailable, redact
 from loader.generate import generate as generate_docs
@@ -202,6 +203,41 @@ def generate(seed: int, orders: int, days: int, out):
     """Generate synthetic shop traffic as NDJSON log documents."""
     for doc in generate_docs(seed=seed, orders=orders, days=days):
         out.write(json.dumps(doc, separators=(",", ":")) + "\n")
+
+
+@main.command("evaluate")
+@click.argument("baskets_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--k", default=10, show_default=True, type=click.IntRange(1, 100), help="Length of each recommendation list.")
+@click.option("--test-fraction", default=0.2, show_default=True, type=click.FloatRange(0.01, 0.9),
+              help="Share of the orders held back for testing (the latest ones when every order has a timestamp).")
+@click.option("--seed", default=7, show_default=True, help="Seed for a random split and for the held-out items.")
+@click.option("--max-test", type=click.IntRange(1), default=None,
+              help="Ask for at most this many test baskets. Defaults to all of them.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the results as JSON to this file.")
+def evaluate_command(baskets_file: Path, k: int, test_fraction: float, seed: int, max_test: int | None,
+                     json_path: Path | None):
+    """Score every recommender against held-out purchases from BASKETS_FILE, in a fresh database.
+
+    BASKETS_FILE: JSON lines with an `items` list per order (or checkout/purchase logs), a CSV with
+    order_id,item_id columns, or a market-basket ARFF file.
+    """
+    try:
+        found = baskets.read_baskets(baskets_file)
+    except (ValueError, KeyError) as exc:
+        raise click.ClickException(f"cannot read baskets: {exc}") from None
+    couch = connect()
+    try:
+        result = evaluate.evaluate(couch.url, found, k=k, test_fraction=test_fraction, seed=seed, max_test=max_test,
+                                   say=lambda message: click.echo(message, err=True))
+    except (CouchUnavailable, CouchError) as exc:
+        raise database_trouble(exc, couch) from None
+    click.echo(f"{baskets_file.name}: {len(found)} orders, {result.train_orders} to train on ({result.split} split), "
+               f"{result.test_queries} test baskets with one item held out, {result.catalogue} items")
+    click.echo(result.markdown())
+    click.echo(f"best score: {result.best()}")
+    if json_path:
+        json_path.write_text(json.dumps({"file": baskets_file.name, **dataclasses.asdict(result)}, indent=2) + "\n")
 
 
 # -- service -----------------------------------------------------------------------
