@@ -24,14 +24,14 @@ def free_port() -> int:
 class LiveService:
     """`couchrec serve`'s gunicorn running the real app on a free port."""
 
-    def __init__(self, couchdb_url: str, db: str, extra_env: dict | None = None):
+    def __init__(self, couchdb_url: str, db: str, extra_env: dict | None = None, workers: int = 2, threads: int = 1):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"couchrec-service-{self.port}.log", "w+")
         env = {**os.environ, "COUCHDB_URL": couchdb_url, "COUCHREC_DB": db, **(extra_env or {})}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.port}", "--workers", "2",
-             "service:create_app()"],
+            [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers),
+             "--threads", str(threads), "service:create_app()"],
             cwd=REPO_DIR, env=env, stdout=self.log, stderr=subprocess.STDOUT,
         )
         self.wait_until_up()
