@@ -1,4 +1,4 @@
-"""Log ingestion: PUT /logs/<id>, POST /logs, POST /logs/_bulk.
+"""Log ingestion: PUT /logs/<doc_id>, POST /logs, POST /logs/_bulk.
 
 A 2xx is sent only after CouchDB acknowledged the write. PUT is idempotent: the
 same log again answers 200, a different log under the same id 409.
