@@ -37,12 +37,8 @@ class CouchUnavailable(Exception):
 
 @dataclass(frozen=True)
 class ServerInfo:
-    vendor: str
+    vendor: str  # "couchdb", "pouchdb-server" or "unknown"
     version: str
-
-    @property
-    def is_pouchdb(self) -> bool:
-        return self.vendor == "pouchdb-server"
 
 
 def redact(url: str) -> str:

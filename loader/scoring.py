@@ -1,14 +1,16 @@
 """Item-to-item scores from co-occurrence counts, pure functions.
 
 For a seed item a and a candidate b: n_ab orders hold both, n_a hold a, n_b hold
-b, out of N orders.
+b, out of N orders. count is n_ab; confidence is P(b | a) = n_ab / n_a (association
+rules); jaccard, cosine and lift are the usual set measures; llr is Dunning's
+log-likelihood ratio, signed by the direction of the association.
 """
 
 from __future__ import annotations
 
 import math
 
-SCORES = ("count", "jaccard", "cosine", "lift", "llr")
+SCORES = ("count", "confidence", "jaccard", "cosine", "lift", "llr")
 
 
 def x_log_x(x: float) -> float:
@@ -32,6 +34,8 @@ def score(name: str, n_ab: int, n_a: int, n_b: int, n: int) -> float:
     """Score candidate b for seed a by `name` (one of SCORES)."""
     if name == "count":
         return float(n_ab)
+    if name == "confidence":  # P(b | a), as in association rules
+        return n_ab / n_a
     if name == "jaccard":
         return n_ab / (n_a + n_b - n_ab)
     if name == "cosine":

@@ -28,7 +28,9 @@ class LiveService:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"couchrec-service-{self.port}.log", "w+")
-        env = {**os.environ, "COUCHDB_URL": couchdb_url, "COUCHREC_DB": db, **(extra_env or {})}
+        # A generous database timeout: a busy machine must not turn a slow answer into a failed test.
+        env = {**os.environ, "COUCHDB_URL": couchdb_url, "COUCHREC_DB": db, "COUCHREC_TIMEOUT": "60",
+               **(extra_env or {})}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers),
              "--threads", str(threads), "service:create_app()"],

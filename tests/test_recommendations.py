@@ -64,6 +64,7 @@ def test_item_by_count(service):
 
 
 @pytest.mark.parametrize("score,expected", [
+    ("confidence", {"B": 3 / 4, "C": 1 / 4, "D": 1 / 4, "E": 1 / 4}),
     ("jaccard", {"B": 3 / 5, "D": 1 / 4, "C": 1 / 5, "E": 1 / 5}),
     ("cosine", {"B": 3 / 4, "D": 1 / 2, "C": 1 / math.sqrt(8), "E": 1 / math.sqrt(8)}),
     ("lift", {"D": 7 / 4, "B": 21 / 16, "C": 7 / 8, "E": 7 / 8}),

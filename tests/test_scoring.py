@@ -32,6 +32,7 @@ def test_llr_of_independent_items_is_zero():
 # Seed a with n_a = 4 of N = 7 orders; candidate b with n_b = 4, bought together in n_ab = 3.
 @pytest.mark.parametrize("name,expected", [
     ("count", 3.0),
+    ("confidence", 3 / 4),
     ("jaccard", 3 / 5),
     ("cosine", 3 / 4),
     ("lift", 7 * 3 / 16),
@@ -47,6 +48,6 @@ def test_llr_is_negative_for_pairs_bought_together_less_than_chance():
 
 
 def test_unknown_score_is_refused():
-    with pytest.raises(ValueError, match="use one of count, jaccard, cosine, lift, llr"):
+    with pytest.raises(ValueError, match="use one of count, confidence, jaccard, cosine, lift, llr"):
         score("magic", 1, 1, 1, 1)
-    assert SCORES == ("count", "jaccard", "cosine", "lift", "llr")
+    assert SCORES == ("count", "confidence", "jaccard", "cosine", "lift", "llr")
