@@ -17,7 +17,7 @@ from datetime import date, timedelta
 from loader.scoring import score as pair_score
 from loader.viewcache import ViewCache
 
-DEFAULT_SCORE = "cosine"  # best hit-rate and MRR on both data sets in docs/evaluation.md
+DEFAULT_SCORE = "confidence"  # chosen in docs/evaluation.md
 DEFAULT_MIN_SUPPORT = 1
 SCORES_USING_N = ("lift", "llr")  # the others need no order count, so no query for it
 MAX_SEEDS = 50
