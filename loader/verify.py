@@ -245,9 +245,10 @@ def verify_all(ddocs: dict[str, dict], docs: list[dict], *, seed: int = 0, trial
         rows = view.rows(docs)
         finding = check_view(view, rows, rng, trials)
         groups: dict[str, list] = {}
-        for (key, _doc_id), value in rows:
+        for row in rows:
+            key = row[0][0]  # a row is ([key, doc_id], value)
             first = key[0] if isinstance(key, list) and key else key  # what group_level=1 groups by
-            groups.setdefault(json.dumps(first), []).append(([key, _doc_id], value))
+            groups.setdefault(json.dumps(first), []).append(row)
         for group_rows in groups.values():
             if not finding.ok:
                 break

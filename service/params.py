@@ -46,13 +46,18 @@ def integer(name: str, default: int, low: int, high: int) -> int:
     return int(text)
 
 
-def reference(value: object, field: str) -> str:
-    """Check an item or user id from the URL or a body: what the schema accepts as an id field."""
+def schema_value(value: object, kind: str, field: str) -> str:
+    """Check a value from the URL, the query or a body against one of the schema's field kinds."""
     try:
-        check_value(value, "ref", field)
+        check_value(value, kind, field)
     except ValidationError as exc:
         raise ApiError(400, exc.reason, field=field) from None
     return value
+
+
+def reference(value: object, field: str) -> str:
+    """Check an item or user id: what the schema accepts as an id field."""
+    return schema_value(value, "ref", field)
 
 
 def parsed(name: str, parse: Callable[[str], object]):

@@ -5,20 +5,11 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from loader.pagetimes import GROUP_LEVELS, RELATIVE_ERROR, Bound, page_time_groups
-from loader.schema import ValidationError, check_value
 from service.db import get_couch, get_settings
 from service.errors import ApiError
-from service.params import choice, flag, parsed, reject_unknown
+from service.params import choice, flag, parsed, reject_unknown, schema_value
 
 bp = Blueprint("stats", __name__)
-
-
-def page_type_param(text: str) -> str:
-    try:
-        check_value(text, "slug", "page_type")
-    except ValidationError as exc:
-        raise ValueError(exc.reason) from None
-    return text
 
 
 @bp.get("/stats/page-times")
@@ -26,7 +17,9 @@ def page_times():
     """Count, avg, min, max, stddev and p50/p95/p99 of generation time per page type, day or hour."""
     reject_unknown(["by", "page_type", "from", "to", "percentiles"])
     by = choice("by", GROUP_LEVELS, "page_type")
-    page_type = parsed("page_type", page_type_param)
+    page_type = request.args.get("page_type")
+    if page_type is not None:
+        schema_value(page_type, "slug", "page_type")
     start = parsed("from", Bound.parse)
     end = parsed("to", Bound.parse)
     if start and end and start.first_hour() > end.last_hour():
