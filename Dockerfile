@@ -1,6 +1,13 @@
 # The couchrec service (and its CLI, used by the one-shot design-doc job).
+# The dashboard's front-end libraries, from web/package-lock.json.
+FROM node:20-slim AS web
+WORKDIR /web
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+
 FROM python:3.11-slim
 WORKDIR /app
+COPY --from=web /web/node_modules ./web/node_modules
 COPY pyproject.toml README.md ./
 COPY loader ./loader
 COPY service ./service

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Mapping
 
 VIEW_UPDATE_CHOICES = ("true", "lazy", "false")
+WEB_ASSETS = str(Path(__file__).resolve().parent.parent / "web" / "node_modules")
 
 
 class SettingsError(ValueError):
@@ -22,11 +24,12 @@ class Settings:
     max_body_bytes: int = 10 * 1024 * 1024
     max_bulk_docs: int = 1000
     cache_seconds: float = 30.0
+    web_assets: str = WEB_ASSETS
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
         """Read COUCHDB_URL, COUCHREC_DB, COUCHREC_TIMEOUT, COUCHREC_VIEW_UPDATE, COUCHREC_MAX_BODY_BYTES,
-        COUCHREC_MAX_BULK_DOCS and COUCHREC_CACHE_SECONDS; unset ones keep their defaults."""
+        COUCHREC_MAX_BULK_DOCS, COUCHREC_CACHE_SECONDS and COUCHREC_WEB_ASSETS; unset ones keep their defaults."""
         defaults = cls()
         view_update = environ.get("COUCHREC_VIEW_UPDATE", defaults.view_update)
         if view_update not in VIEW_UPDATE_CHOICES:
@@ -39,6 +42,7 @@ class Settings:
             max_body_bytes=positive(environ, "COUCHREC_MAX_BODY_BYTES", defaults.max_body_bytes, int),
             max_bulk_docs=positive(environ, "COUCHREC_MAX_BULK_DOCS", defaults.max_bulk_docs, int),
             cache_seconds=positive(environ, "COUCHREC_CACHE_SECONDS", defaults.cache_seconds, float),
+            web_assets=environ.get("COUCHREC_WEB_ASSETS", defaults.web_assets),
         )
 
 

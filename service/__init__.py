@@ -13,7 +13,7 @@ from loader.viewcache import ViewCache
 def create_app(settings: Settings | None = None) -> Flask:
     """Create the Flask app; settings come from the environment unless given."""
     settings = settings or Settings.from_env()
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
     couch = Couch(settings.couchdb_url, settings.db, timeout=settings.timeout)
@@ -24,9 +24,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         "ddocs": compile_all(),
     }
 
-    from service import errors, health, ingest, products, recommendations, stats
+    from service import errors, health, ingest, pages, products, recommendations, stats
 
     errors.init_app(app)
-    for module in (health, ingest, stats, recommendations, products):
+    for module in (pages, health, ingest, stats, recommendations, products):
         app.register_blueprint(module.bp)
     return app

@@ -7,19 +7,21 @@ from flask import Blueprint, jsonify
 from loader.couch import CouchError, CouchUnavailable
 from loader.designdocs import diff_all
 from service.db import get_couch, get_ddocs
+from service.openapi import operation
 
 bp = Blueprint("health", __name__)
 
 
 @bp.get("/healthz")
+@operation(summary="Liveness: the process is up and answering", tag="operations", responses={200: "Health"})
 def healthz():
-    """The process is up and answering."""
     return jsonify({"status": "ok"})
 
 
 @bp.get("/readyz")
+@operation(summary="Readiness: the database answers and holds the design docs this code expects", tag="operations",
+           responses={200: "Readiness", 503: "Readiness"})
 def readyz():
-    """Ready when the database answers and holds the design docs this code expects."""
     couch = get_couch()
     try:
         couch.db_info()

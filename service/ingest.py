@@ -14,10 +14,14 @@ from loader.ingest import CONFLICT, CREATED, FAILED, PRESENT, REJECTED, Outcome,
 from loader.schema import ValidationError, check_doc_id, new_doc_id, prepare_log
 from service.db import get_couch, get_settings
 from service.errors import ApiError
+from service.openapi import READS, operation
+from service.schemas import doc_id_schema, ref
 
 bp = Blueprint("ingest", __name__)
 
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
+ONE_LOG = {"application/json": ref("Log")}
+WRITE_ERRORS = (400, 413, *READS)
 
 
 def json_body():
@@ -53,8 +57,11 @@ def single_answer(outcome: Outcome):
 
 
 @bp.put("/logs/<path:doc_id>")
+@operation(summary="Store one log under a client-chosen id (idempotent)", tag="ingestion",
+           description="201 when stored now, 200 when this same log was already stored, 409 when another was.",
+           path={"doc_id": ("The log's id, chosen by the client.", doc_id_schema())}, body=ONE_LOG,
+           responses={201: "Stored", 200: "Stored"}, errors=(409, *WRITE_ERRORS))
 def put_one(doc_id: str):
-    """Store one log under a client-chosen id (idempotent)."""
     check_doc_id(doc_id, "id")
     body = json_body()
     if isinstance(body, dict) and "_id" in body and body["_id"] != doc_id:
@@ -63,14 +70,20 @@ def put_one(doc_id: str):
 
 
 @bp.post("/logs")
+@operation(summary="Store one log under a generated id", tag="ingestion", body=ONE_LOG,
+           responses={201: "Stored"}, errors=WRITE_ERRORS)
 def post_one():
-    """Store one log under a generated id."""
     return single_answer(put_log(get_couch(), pending(json_body(), new_doc_id())))
 
 
 @bp.post("/logs/_bulk")
+@operation(summary="Store many logs; answer with each one's fate, in order", tag="ingestion",
+           description="A JSON array, or NDJSON (one log a line) with Content-Type application/x-ndjson. "
+                       "Logs without `_id` get a generated one.",
+           body={"application/json": {"type": "array", "items": ref("Log")},
+                 "application/x-ndjson": {"type": "string"}},
+           responses={200: "BulkResult"}, errors=WRITE_ERRORS)
 def post_bulk():
-    """Store many logs (a JSON array, or NDJSON); answer with each one's fate, in order."""
     records = bulk_records()
     limit = get_settings().max_bulk_docs
     if len(records) > limit:

@@ -8,60 +8,73 @@ from loader.recommend import DEFAULT_MIN_SUPPORT, DEFAULT_SCORE, MAX_SEEDS, Reco
 from loader.scoring import SCORES
 from service.db import get_views
 from service.errors import ApiError
-from service.params import choice, integer, reference, reject_unknown
+from service.openapi import READS, operation
+from service.params import choice, integer, reference, text
+from service.schemas import kind_schema
 
 bp = Blueprint("recommendations", __name__)
 
-OPTIONS = ("limit", "score", "min_support")
+OPTIONS = (
+    integer("limit", "How many results.", 10, 1, 100),
+    choice("score", "How a co-purchase pair is scored (see docs/evaluation.md).", SCORES, DEFAULT_SCORE),
+    integer("min_support", "Ignore pairs bought together in fewer orders.", DEFAULT_MIN_SUPPORT, 1, 1_000_000),
+)
+CART_ITEMS = text("items", f"The cart: 1 to {MAX_SEEDS} item ids, comma-separated.", str,
+                  {"type": "string", "minLength": 1}, "i1,i2")
+ITEM_ID = {"item_id": ("The item's id.", kind_schema("ref"))}
+USER_ID = {"user_id": ("The user's id.", kind_schema("ref"))}
+ANSWERS = {200: "Recommendations"}
+ERRORS = (400, *READS)
 
 
-def options() -> dict:
-    return {
-        "limit": integer("limit", 10, 1, 100),
-        "score": choice("score", SCORES, DEFAULT_SCORE),
-        "min_support": integer("min_support", DEFAULT_MIN_SUPPORT, 1, 1_000_000),
-    }
+def answer(seeds: list[str], results: list[Recommendation], query: dict, **extra):
+    return jsonify({**extra, "seeds": seeds, **query, "results": [r.as_dict() for r in results]})
 
 
-def answer(seeds: list[str], results: list[Recommendation], chosen: dict, **extra):
-    return jsonify({**extra, "seeds": seeds, **chosen, "results": [r.as_dict() for r in results]})
+def options(query: dict) -> dict:
+    return {param.name: query[param.name] for param in OPTIONS}
 
 
 @bp.get("/recommendations/items/<path:item_id>")
-def for_item(item_id: str):
-    """Customers who bought this item also bought these."""
-    reject_unknown(OPTIONS)
-    chosen = options()
+@operation(summary="Customers who bought this item also bought", tag="recommendations", path=ITEM_ID,
+           query=OPTIONS, responses=ANSWERS, errors=ERRORS)
+def for_item(item_id: str, query: dict):
     item_id = reference(item_id, "item_id")
-    return answer([item_id], recommend(get_views(), [item_id], **chosen), chosen)
+    return answer([item_id], recommend(get_views(), [item_id], **query), query)
 
 
-@bp.route("/recommendations/cart", methods=["GET", "POST"])
-def for_cart():
-    """Items to add to a cart: `?items=a,b,c`, or POST {"items": [...]}; cart items are never recommended."""
-    if request.method == "GET":
-        reject_unknown(("items",) + OPTIONS)
-        items = [item for item in request.args.get("items", "").split(",") if item]
-    else:
-        reject_unknown(OPTIONS)
-        body = request.get_json(force=True, silent=True)
-        if not isinstance(body, dict) or not isinstance(body.get("items"), list):
-            raise ApiError(400, 'send a JSON object {"items": ["item id", ...]}', field="items")
-        items = body["items"]
-    chosen = options()
-    if not 1 <= len(items) <= MAX_SEEDS:
+def for_cart(items: object, query: dict):
+    if not isinstance(items, list) or not 1 <= len(items) <= MAX_SEEDS:
         raise ApiError(400, f"must list 1 to {MAX_SEEDS} item ids", field="items")
     cart = [reference(item, f"items[{index}]") for index, item in enumerate(items)]
-    return answer(cart, recommend(get_views(), cart, **chosen), chosen)
+    return answer(cart, recommend(get_views(), cart, **options(query)), options(query))
+
+
+@bp.get("/recommendations/cart")
+@operation(summary="Items to add to a cart", tag="recommendations", description="Cart items are never recommended.",
+           query=(CART_ITEMS, *OPTIONS), responses=ANSWERS, errors=ERRORS)
+def for_cart_in_query(query: dict):
+    return for_cart([item for item in (query["items"] or "").split(",") if item], query)
+
+
+@bp.post("/recommendations/cart")
+@operation(summary="Items to add to a cart (the cart in the body)", tag="recommendations",
+           description="Cart items are never recommended.", body={"application/json": {"$ref": "#/components/schemas/Cart"}},
+           query=OPTIONS, responses=ANSWERS, errors=(413, *ERRORS))
+def for_cart_in_body(query: dict):
+    body = request.get_json(force=True, silent=True)
+    if not isinstance(body, dict) or set(body) != {"items"}:
+        raise ApiError(400, 'send a JSON object {"items": ["item id", ...]}', field="items")
+    return for_cart(body["items"], query)
 
 
 @bp.get("/recommendations/users/<path:user_id>")
-def for_user(user_id: str):
-    """Items for a signed-in user, from what they bought; nothing they already bought."""
-    reject_unknown(OPTIONS)
-    chosen = options()
+@operation(summary="Items for a user, from what they bought", tag="recommendations",
+           description="Nothing the user already bought is recommended.", path=USER_ID, query=OPTIONS,
+           responses={200: "UserRecommendations"}, errors=ERRORS)
+def for_user(user_id: str, query: dict):
     user_id = reference(user_id, "user_id")
     views = get_views()
     history = user_history(views, user_id)
-    results = recommend(views, history[:MAX_SEEDS], exclude=set(history), **chosen)
-    return answer(history[:MAX_SEEDS], results, chosen, user_id=user_id, purchased_items=len(history))
+    results = recommend(views, history[:MAX_SEEDS], exclude=set(history), **query)
+    return answer(history[:MAX_SEEDS], results, query, user_id=user_id, purchased_items=len(history))

@@ -7,33 +7,39 @@ from flask import Blueprint, jsonify, request
 from loader.pagetimes import GROUP_LEVELS, RELATIVE_ERROR, Bound, page_time_groups
 from service.db import get_couch, get_settings
 from service.errors import ApiError
-from service.params import choice, flag, parsed, reject_unknown, schema_value
+from service.openapi import READS, operation
+from service.params import choice, flag, kind_checker, text
+from service.schemas import kind_schema
 
 bp = Blueprint("stats", __name__)
 
+BOUND = {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}(T\d{2})?$"}
+QUERY = (
+    choice("by", "Group by page type, or by page type and day or hour (UTC).", GROUP_LEVELS, "page_type"),
+    text("page_type", "Only this page type.", kind_checker("slug", "page_type"), kind_schema("slug"), "product"),
+    text("from", "First day or hour included: YYYY-MM-DD or YYYY-MM-DDTHH (UTC).", Bound.parse, BOUND, "2026-11-01"),
+    text("to", "Last day or hour included: YYYY-MM-DD or YYYY-MM-DDTHH (UTC).", Bound.parse, BOUND, "2026-11-30"),
+    flag("percentiles", "Compute p50/p95/p99 (the JS sketch); false reads the builtin `_stats` twin.", True),
+)
+
 
 @bp.get("/stats/page-times")
-def page_times():
-    """Count, avg, min, max, stddev and p50/p95/p99 of generation time per page type, day or hour."""
-    reject_unknown(["by", "page_type", "from", "to", "percentiles"])
-    by = choice("by", GROUP_LEVELS, "page_type")
-    page_type = request.args.get("page_type")
-    if page_type is not None:
-        schema_value(page_type, "slug", "page_type")
-    start = parsed("from", Bound.parse)
-    end = parsed("to", Bound.parse)
+@operation(summary="Page generation time per page type, day or hour", tag="analytics",
+           description="Count, avg, min, max, stddev and p50/p95/p99 (within `percentile_relative_error`).",
+           responses={200: "PageTimes"}, query=QUERY, errors=(400, *READS))
+def page_times(query: dict):
+    start, end = query["from"], query["to"]
     if start and end and start.first_hour() > end.last_hour():
         raise ApiError(400, "must not come after `to`", field="from")
-    percentiles = flag("percentiles", True)
     groups = page_time_groups(
-        get_couch(), by=by, page_type=page_type, start=start, end=end,
-        percentiles=percentiles, update=get_settings().view_update,
+        get_couch(), by=query["by"], page_type=query["page_type"], start=start, end=end,
+        percentiles=query["percentiles"], update=get_settings().view_update,
     )
     return jsonify({
-        "by": by,
-        "page_type": page_type,
+        "by": query["by"],
+        "page_type": query["page_type"],
         "from": request.args.get("from"),
         "to": request.args.get("to"),
-        "percentile_relative_error": RELATIVE_ERROR if percentiles else None,
+        "percentile_relative_error": RELATIVE_ERROR if query["percentiles"] else None,
         "groups": groups,
     })

@@ -7,6 +7,7 @@ session on a free port.
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from contextlib import contextmanager
@@ -14,8 +15,10 @@ from contextlib import contextmanager
 import pytest
 
 from loader import devdb
+from loader.bulk import load_files
+from loader.generate import generate
 from loader.couch import Couch
-from loader.designdocs import compile_all, install_all
+from loader.designdocs import compile_all, install_all, warm_views
 from tests.servers import LiveService, free_port
 
 
@@ -71,3 +74,17 @@ def service(couchdb_url, module_shop):
     live = LiveService(couchdb_url, module_shop.db)
     yield live
     live.stop()
+
+
+@pytest.fixture(scope="session")
+def seeded_service(couchdb_url, tmp_path_factory):
+    """The service over a generated shop (120 orders and their sessions), loaded by the loader."""
+    path = tmp_path_factory.mktemp("seeded") / "shop.ndjson"
+    path.write_text("".join(json.dumps(doc) + "\n" for doc in generate(seed=21, orders=120, days=10)))
+    with fresh_database(couchdb_url, designdocs=True) as db:
+        summary = load_files(db, [str(path)], rejects_path=path.with_suffix(".rejects"), progress=False)
+        assert summary.clean and summary.created > 0
+        warm_views(db, compile_all(), say=lambda line: None, timeout=300)
+        live = LiveService(couchdb_url, db.db, workers=1, threads=4)
+        yield live
+        live.stop()
