@@ -19,6 +19,8 @@ MAX_ID_LENGTH = 200
 DOC_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._~:@+=-]*$"
 MAX_BASKET_ITEMS = 500
 MAX_META_BYTES = 2048
+MAX_META_DEPTH = 4
+MAX_JSON_DEPTH = 16  # a whole request body; deeper is refused before validation
 
 FIELD_KINDS = {
     "ref": {
@@ -44,7 +46,7 @@ FIELD_KINDS = {
     "price": {"type": "number", "min": 0, "max": 1_000_000_000},
     "cart_action": {"type": "enum", "values": ["add", "remove"]},
     "basket": {"type": "basket", "max_items": MAX_BASKET_ITEMS},
-    "meta": {"type": "object", "max_bytes": MAX_META_BYTES},
+    "meta": {"type": "object", "max_bytes": MAX_META_BYTES, "max_depth": MAX_META_DEPTH},
 }
 
 COMMON_FIELDS = {"required": {"log_type": "log_type", "timestamp": "timestamp"}, "optional": {"meta": "meta"}}
@@ -208,8 +210,22 @@ def check_value(value: object, kind_name: str, field: str) -> None:
             raise ValidationError(field, "must be an object")
         if len(json.dumps(value, separators=(",", ":"), ensure_ascii=False)) > kind["max_bytes"]:
             raise ValidationError(field, f"must be at most {kind['max_bytes']} characters of JSON")
+        if json_depth(value) > kind["max_depth"]:
+            raise ValidationError(field, f"must nest at most {kind['max_depth']} levels deep")
     elif kind_type == "basket":
         check_basket(value, kind["max_items"], field)
+
+
+def json_depth(value: object) -> int:
+    """How deeply objects and arrays nest: 0 for a scalar, 1 for a flat object or array."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is not None:
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def check_basket(value: object, max_items: int, field: str) -> None:

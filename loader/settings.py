@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
@@ -25,11 +26,15 @@ class Settings:
     max_bulk_docs: int = 1000
     cache_seconds: float = 30.0
     web_assets: str = WEB_ASSETS
+    ingest_keys: tuple[str, ...] = ()
+    read_keys: tuple[str, ...] = ()
+    cors_origins: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
         """Read COUCHDB_URL, COUCHREC_DB, COUCHREC_TIMEOUT, COUCHREC_VIEW_UPDATE, COUCHREC_MAX_BODY_BYTES,
-        COUCHREC_MAX_BULK_DOCS, COUCHREC_CACHE_SECONDS and COUCHREC_WEB_ASSETS; unset ones keep their defaults."""
+        COUCHREC_MAX_BULK_DOCS, COUCHREC_CACHE_SECONDS, COUCHREC_WEB_ASSETS, COUCHREC_INGEST_KEYS,
+        COUCHREC_READ_KEYS and COUCHREC_CORS_ORIGINS; unset ones keep their defaults."""
         defaults = cls()
         view_update = environ.get("COUCHREC_VIEW_UPDATE", defaults.view_update)
         if view_update not in VIEW_UPDATE_CHOICES:
@@ -43,6 +48,9 @@ class Settings:
             max_bulk_docs=positive(environ, "COUCHREC_MAX_BULK_DOCS", defaults.max_bulk_docs, int),
             cache_seconds=positive(environ, "COUCHREC_CACHE_SECONDS", defaults.cache_seconds, float),
             web_assets=environ.get("COUCHREC_WEB_ASSETS", defaults.web_assets),
+            ingest_keys=api_keys(environ, "COUCHREC_INGEST_KEYS"),
+            read_keys=api_keys(environ, "COUCHREC_READ_KEYS"),
+            cors_origins=origins(environ, "COUCHREC_CORS_ORIGINS"),
         )
 
 
@@ -56,3 +64,29 @@ def positive(environ: Mapping[str, str], name: str, default, kind):
     if value <= 0:
         raise SettingsError(f"{name} must be a positive {kind.__name__}, not {environ[name]!r}")
     return value
+
+
+MIN_KEY_LENGTH = 16
+
+
+def listed(environ: Mapping[str, str], name: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in environ.get(name, "").split(",") if part.strip())
+
+
+def api_keys(environ: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """Comma-separated API keys; each at least MIN_KEY_LENGTH characters, so none is guessable."""
+    keys = listed(environ, name)
+    short = [key for key in keys if len(key) < MIN_KEY_LENGTH]
+    if short:
+        raise SettingsError(f"{name}: every key must be at least {MIN_KEY_LENGTH} characters "
+                            f"({len(short)} is shorter); generate one with `python -c 'import secrets; print(secrets.token_urlsafe(24))'`")
+    return keys
+
+
+def origins(environ: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """Comma-separated origins like https://shop.example.com (scheme and host, no path)."""
+    allowed = listed(environ, name)
+    for origin in allowed:
+        if not re.fullmatch(r"https?://[^/\s]+", origin):
+            raise SettingsError(f"{name}: {origin!r} is not an origin like https://shop.example.com")
+    return allowed

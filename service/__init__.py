@@ -24,9 +24,10 @@ def create_app(settings: Settings | None = None) -> Flask:
         "ddocs": compile_all(),
     }
 
-    from service import errors, health, ingest, pages, products, recommendations, stats
+    from service import access, errors, health, ingest, pages, products, recommendations, stats
 
     errors.init_app(app)
+    access.init_app(app, settings.cors_origins)
     for module in (pages, health, ingest, stats, recommendations, products):
         app.register_blueprint(module.bp)
     return app

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from loader import baskets, bulk, designdocs, evaluate, verify
+from loader import baskets, bulk, designdocs, evaluate, security, verify
 from loader import devdb as local_db
 from loader.couch import Couch, CouchError, CouchUnavailable, redact
 from loader.generate import generate as generate_docs
@@ -91,11 +91,25 @@ def designdocs_group():
 @designdocs_group.command("install")
 @click.option("--build-timeout", default=3600.0, show_default=True,
               help="Seconds to wait for a changed design doc's index to build before giving up.")
-def designdocs_install(build_timeout: float):
-    """Install changed design docs without making readers wait on a cold index."""
+@click.option("--member", envvar="COUCHREC_SERVICE_USER", default=None,
+              help="CouchDB user the service runs as: made a member of the database [env COUCHREC_SERVICE_USER].")
+@click.option("--member-password", envvar="COUCHREC_SERVICE_PASSWORD", default=None,
+              help="Create that user (or reset its password) in _users [env COUCHREC_SERVICE_PASSWORD].")
+def designdocs_install(build_timeout: float, member: str | None, member_password: str | None):
+    """Install changed design docs without making readers wait on a cold index; admit the service's user.
+
+    Run it with admin credentials in COUCHDB_URL; the service itself needs only a member's.
+    """
+    if member_password and not member:
+        raise click.UsageError("--member-password needs --member (or COUCHREC_SERVICE_USER).")
     couch = connect(timeout=120)
     try:
         changes = designdocs.install_all(couch, designdocs.compile_all(), say=click.echo, build_timeout=build_timeout)
+        if member:
+            if member_password:
+                click.echo(f"user {member}: {security.ensure_user(couch, member, member_password)}")
+            changed = security.admit_member(couch, member)
+            click.echo(f"{couch.db}: {member} {'admitted as a member' if changed else 'is already a member'}")
     except (CouchUnavailable, CouchError) as exc:
         raise database_trouble(exc, couch) from None
     if all(change.status == "unchanged" for change in changes):

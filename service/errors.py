@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, current_app, jsonify
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from loader.couch import CouchError, CouchUnavailable
 from loader.pagetimes import ViewAnswerError
@@ -15,12 +15,14 @@ RETRY_AFTER_SECONDS = 5
 class ApiError(Exception):
     """A request the service refuses, with the HTTP status and the field at fault."""
 
-    def __init__(self, status: int, message: str, *, field: str | None = None, error: str = "bad_request"):
+    def __init__(self, status: int, message: str, *, field: str | None = None, error: str = "bad_request",
+                 headers: dict | None = None):
         super().__init__(message)
         self.status = status
         self.message = message
         self.field = field
         self.error = error
+        self.headers = headers
 
 
 def error_response(status: int, error: str, message: str, *, field: str | None = None, headers=None):
@@ -38,7 +40,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(ApiError)
     def api_error(exc: ApiError):
-        return error_response(exc.status, exc.error, exc.message, field=exc.field)
+        return error_response(exc.status, exc.error, exc.message, field=exc.field, headers=exc.headers)
 
     @app.errorhandler(ValidationError)
     def invalid_document(exc: ValidationError):
@@ -59,6 +61,13 @@ def init_app(app: Flask) -> None:
     def bad_view_answer(exc: ViewAnswerError):
         current_app.logger.error("%s", exc)
         return error_response(502, "database_error", str(exc))
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def body_too_large(exc: RequestEntityTooLarge):
+        limit = current_app.config["MAX_CONTENT_LENGTH"]
+        return error_response(413, "body_too_large",
+                              f"the body is larger than {limit} bytes (COUCHREC_MAX_BODY_BYTES); split it",
+                              field="(body)")
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

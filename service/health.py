@@ -13,13 +13,13 @@ bp = Blueprint("health", __name__)
 
 
 @bp.get("/healthz")
-@operation(summary="Liveness: the process is up and answering", tag="operations", responses={200: "Health"})
+@operation(summary="Liveness: the process is up and answering", tag="operations", access="public", responses={200: "Health"})
 def healthz():
     return jsonify({"status": "ok"})
 
 
 @bp.get("/readyz")
-@operation(summary="Readiness: the database answers and holds the design docs this code expects", tag="operations",
+@operation(summary="Readiness: the database answers and holds the design docs this code expects", tag="operations", access="public",
            responses={200: "Readiness", 503: "Readiness"})
 def readyz():
     couch = get_couch()

@@ -6,12 +6,11 @@ same log again answers 200, a different log under the same id 409.
 
 from __future__ import annotations
 
-import json
-
 from flask import Blueprint, jsonify, request, url_for
 
 from loader.ingest import CONFLICT, CREATED, FAILED, PRESENT, REJECTED, Outcome, PendingLog, put_log, write_logs
 from loader.schema import ValidationError, check_doc_id, new_doc_id, prepare_log
+from service.bodies import BODY, json_body, parse_json
 from service.db import get_couch, get_settings
 from service.errors import ApiError
 from service.openapi import READS, operation
@@ -22,21 +21,6 @@ bp = Blueprint("ingest", __name__)
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
 ONE_LOG = {"application/json": ref("Log")}
 WRITE_ERRORS = (400, 413, *READS)
-
-
-def json_body():
-    """The request body parsed as JSON, whatever Content-Type the client sent."""
-    text = request.get_data(as_text=True)
-    if not text.strip():
-        raise ApiError(400, "the request body is empty; send a JSON object", field="(body)")
-    try:
-        return json.loads(text, parse_constant=refuse_constant)
-    except ValueError as exc:
-        raise ApiError(400, f"not valid JSON: {exc}", field="(body)") from None
-
-
-def refuse_constant(name: str):
-    raise ValueError(f"{name} is not a JSON number")
 
 
 def pending(body, doc_id: str) -> PendingLog:
@@ -57,7 +41,7 @@ def single_answer(outcome: Outcome):
 
 
 @bp.put("/logs/<path:doc_id>")
-@operation(summary="Store one log under a client-chosen id (idempotent)", tag="ingestion",
+@operation(summary="Store one log under a client-chosen id (idempotent)", tag="ingestion", access="write",
            description="201 when stored now, 200 when this same log was already stored, 409 when another was.",
            path={"doc_id": ("The log's id, chosen by the client.", doc_id_schema())}, body=ONE_LOG,
            responses={201: "Stored", 200: "Stored"}, errors=(409, *WRITE_ERRORS))
@@ -70,14 +54,14 @@ def put_one(doc_id: str):
 
 
 @bp.post("/logs")
-@operation(summary="Store one log under a generated id", tag="ingestion", body=ONE_LOG,
+@operation(summary="Store one log under a generated id", tag="ingestion", access="write", body=ONE_LOG,
            responses={201: "Stored"}, errors=WRITE_ERRORS)
 def post_one():
     return single_answer(put_log(get_couch(), pending(json_body(), new_doc_id())))
 
 
 @bp.post("/logs/_bulk")
-@operation(summary="Store many logs; answer with each one's fate, in order", tag="ingestion",
+@operation(summary="Store many logs; answer with each one's fate, in order", tag="ingestion", access="write",
            description="A JSON array, or NDJSON (one log a line) with Content-Type application/x-ndjson. "
                        "Logs without `_id` get a generated one.",
            body={"application/json": {"type": "array", "items": ref("Log")},
@@ -87,7 +71,7 @@ def post_bulk():
     records = bulk_records()
     limit = get_settings().max_bulk_docs
     if len(records) > limit:
-        raise ApiError(413, f"at most {limit} logs per request; split the batch", field="(body)",
+        raise ApiError(413, f"at most {limit} logs per request; split the batch", field=BODY,
                        error="too_many_documents")
     outcomes: list[Outcome | None] = []
     batch: list[PendingLog] = []
@@ -116,14 +100,14 @@ def bulk_records() -> list:
         for line in request.get_data(as_text=True).splitlines():
             if line.strip():
                 try:
-                    records.append(json.loads(line, parse_constant=refuse_constant))
+                    records.append(parse_json(line))
                 except ValueError as exc:
                     records.append(ValidationError("(document)", f"not valid JSON: {exc}"))
         return records
     body = json_body()
     if not isinstance(body, list):
         raise ApiError(400, "must be a JSON array of logs (or NDJSON with Content-Type application/x-ndjson)",
-                       field="(body)")
+                       field=BODY)
     return body
 
 

@@ -20,6 +20,8 @@ from service.schemas import components, ref
 
 ERRORS = {
     400: "A parameter, the path or the body is invalid: `field` names it, `message` says why.",
+    401: "No API key was sent (`X-API-Key`, or `Authorization: Bearer`).",
+    403: "The API key sent does not open this endpoint.",
     404: "Nothing is served at this path.",
     409: "A different log is already stored under this id.",
     413: "The body exceeds COUCHREC_MAX_BODY_BYTES, or holds more than COUCHREC_MAX_BULK_DOCS logs.",
@@ -51,9 +53,13 @@ class Operation:
     path: dict[str, tuple[str, dict]] = field(default_factory=dict)
     body: dict[str, dict] = field(default_factory=dict)
     errors: tuple[int, ...] = ()
+    access: str = "read"  # "write" (ingestion keys), "read" (read keys, when configured) or "public"
 
-    def render(self, endpoint: str) -> dict:
+    def render(self, endpoint: str, keyed: bool) -> dict:
+        """The operation object; `keyed` when this operation needs an API key on this service."""
         described = {"operationId": endpoint.replace(".", "_"), "summary": self.summary, "tags": [self.tag]}
+        if keyed:
+            described["security"] = [{"apiKey": []}, {"bearer": []}]
         if self.description:
             described["description"] = self.description
         parameters = [{"name": name, "in": "path", "required": True, "description": text, "schema": schema}
@@ -65,7 +71,7 @@ class Operation:
             described["requestBody"] = {"required": True, "content": {
                 media: {"schema": schema} for media, schema in self.body.items()}}
         answers = {str(status): success(status, what) for status, what in self.responses.items()}
-        answers.update({str(status): failure(status) for status in self.errors})
+        answers.update({str(status): failure(status) for status in self.errors + ((401, 403) if keyed else ())})
         described["responses"] = answers
         return described
 
@@ -106,7 +112,9 @@ def operation(**declared):
 
 
 def openapi_document(app: Flask) -> dict:
-    """The OpenAPI document of every route of `app`."""
+    """The OpenAPI document of every route of `app`, as configured (which endpoints need keys)."""
+    settings = app.extensions["couchrec"]["settings"]
+    keyed = {"write": True, "read": bool(settings.read_keys), "public": False}
     paths: dict[str, dict] = {}
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
         described = getattr(app.view_functions[rule.endpoint], "operation", None)
@@ -114,7 +122,7 @@ def openapi_document(app: Flask) -> dict:
             raise LookupError(f"route {rule.rule} ({rule.endpoint}) has no @operation declaration")
         template = PATH_TEMPLATE.sub(r"{\1}", rule.rule)
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-            paths.setdefault(template, {})[method.lower()] = described.render(rule.endpoint)
+            paths.setdefault(template, {})[method.lower()] = described.render(rule.endpoint, keyed[described.access])
     return {
         "openapi": "3.1.0",
         "info": {
@@ -125,7 +133,10 @@ def openapi_document(app: Flask) -> dict:
         },
         "tags": [{"name": name, "description": text} for name, text in TAGS],
         "paths": paths,
-        "components": {"schemas": components()},
+        "components": {"schemas": components(), "securitySchemes": {
+            "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+            "bearer": {"type": "http", "scheme": "bearer", "description": "the same API key, as a bearer token"},
+        }},
     }
 
 

@@ -28,32 +28,32 @@ FILE_NAME = {"type": "string", "pattern": r"^[A-Za-z0-9._-]+$"}
 
 
 @bp.get("/")
-@operation(summary="The shop dashboard (HTML)", tag="pages", responses={200: "text/html"})
+@operation(summary="The shop dashboard (HTML)", tag="pages", access="public", responses={200: "text/html"})
 def dashboard():
     return render_template("dashboard.html", scores={"scores": list(SCORES), "default": DEFAULT_SCORE})
 
 
 @bp.get("/docs")
-@operation(summary="This API's documentation, browsable (HTML)", tag="pages", responses={200: "text/html"})
+@operation(summary="This API's documentation, browsable (HTML)", tag="pages", access="public", responses={200: "text/html"})
 def docs():
     return render_template("docs.html")
 
 
 @bp.get("/openapi.json")
-@operation(summary="This OpenAPI document", tag="pages", responses={200: "application/json"})
+@operation(summary="This OpenAPI document", tag="pages", access="public", responses={200: "application/json"})
 def openapi():
     return jsonify(openapi_document(current_app))
 
 
 @bp.get("/assets/<path:filename>")
-@operation(summary="The dashboard's own scripts and styles", tag="pages",
+@operation(summary="The dashboard's own scripts and styles", tag="pages", access="public",
            path={"filename": ("A file of service/static.", FILE_NAME)}, responses={200: "*/*"}, errors=(404,))
 def asset(filename: str):
     return send_from_directory(OWN_ASSETS, filename)
 
 
 @bp.get("/vendor/<name>")
-@operation(summary="A third-party front-end file installed from npm", tag="pages",
+@operation(summary="A third-party front-end file installed from npm", tag="pages", access="public",
            path={"name": ("One of: " + ", ".join(VENDOR_FILES), {"type": "string", "enum": list(VENDOR_FILES)})},
            responses={200: "*/*"}, errors=(404,))
 def vendor(name: str):

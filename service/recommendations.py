@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify
 
 from loader.recommend import DEFAULT_MIN_SUPPORT, DEFAULT_SCORE, MAX_SEEDS, Recommendation, recommend, user_history
 from loader.scoring import SCORES
+from service.bodies import json_body
 from service.db import get_views
 from service.errors import ApiError
 from service.openapi import READS, operation
@@ -62,7 +63,7 @@ def for_cart_in_query(query: dict):
            description="Cart items are never recommended.", body={"application/json": {"$ref": "#/components/schemas/Cart"}},
            query=OPTIONS, responses=ANSWERS, errors=(413, *ERRORS))
 def for_cart_in_body(query: dict):
-    body = request.get_json(force=True, silent=True)
+    body = json_body()
     if not isinstance(body, dict) or set(body) != {"items"}:
         raise ApiError(400, 'send a JSON object {"items": ["item id", ...]}', field="items")
     return for_cart(body["items"], query)

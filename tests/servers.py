@@ -13,6 +13,7 @@ import pytest
 import requests
 
 REPO_DIR = Path(__file__).resolve().parent.parent
+INGEST_KEY = "test-ingest-key-0123456789"
 
 
 def free_port() -> int:
@@ -30,7 +31,7 @@ class LiveService:
         self.log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"couchrec-service-{self.port}.log", "w+")
         # A generous database timeout: a busy machine must not turn a slow answer into a failed test.
         env = {**os.environ, "COUCHDB_URL": couchdb_url, "COUCHREC_DB": db, "COUCHREC_TIMEOUT": "60",
-               **(extra_env or {})}
+               "COUCHREC_INGEST_KEYS": INGEST_KEY, **(extra_env or {})}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers),
              "--threads", str(threads), "service:create_app()"],
@@ -55,8 +56,10 @@ class LiveService:
     def get(self, path: str, **kwargs) -> requests.Response:
         return requests.get(self.url + path, timeout=30, **kwargs)
 
-    def request(self, method: str, path: str, **kwargs) -> requests.Response:
-        return requests.request(method, self.url + path, timeout=30, **kwargs)
+    def request(self, method: str, path: str, *, key: str | None = INGEST_KEY, **kwargs) -> requests.Response:
+        """Send a request with the ingestion key (`key=None` sends none)."""
+        headers = {**({"X-API-Key": key} if key else {}), **kwargs.pop("headers", {})}
+        return requests.request(method, self.url + path, timeout=30, headers=headers, **kwargs)
 
     def stop(self) -> None:
         self.process.terminate()

@@ -5,6 +5,8 @@ import uuid
 
 import pytest
 
+from tests.servers import LiveService
+
 
 def new_id() -> str:
     return "t-" + uuid.uuid4().hex[:12]
@@ -70,6 +72,8 @@ def test_reserved_or_malformed_ids_are_refused_and_nothing_is_written(service, m
     ('{"log_type": "page_view", ', "(body)", None),
     ('{"generation_time": NaN}', "(body)", "not valid JSON: NaN is not a JSON number"),
     ('', "(body)", "the request body is empty; send a JSON object"),
+    ('{"meta": ' * 17 + '1' + '}' * 17, "(body)", "not valid JSON: nests deeper than 16 levels"),
+    ('[' * 100_000 + ']' * 100_000, "(body)", "not valid JSON: nests deeper than 16 levels"),
 ])
 def test_malformed_documents_get_a_400_naming_the_field(service, body, field, message):
     answer = service.request("PUT", f"/logs/{new_id()}", data=body, headers={"Content-Type": "application/json"})
@@ -159,3 +163,17 @@ def test_unknown_routes_and_methods_answer_json(service):
     assert missing.status_code == 404 and missing.json()["error"] == "not_found"
     wrong = service.request("DELETE", "/logs/x")
     assert wrong.status_code == 405 and "message" in wrong.json()
+
+
+def test_a_body_over_the_size_limit_is_a_413_naming_the_limit(couchdb_url, module_shop):
+    small = LiveService(couchdb_url, module_shop.db, extra_env={"COUCHREC_MAX_BODY_BYTES": "2048"})
+    try:
+        fits = small.request("PUT", "/logs/size-ok", json=dict(PAGE_VIEW, meta={"note": "x" * 1000}))
+        too_big = small.request("POST", "/logs/_bulk", json=[dict(PAGE_VIEW, _id=f"size-{n}") for n in range(40)])
+    finally:
+        small.stop()
+    assert fits.status_code == 201
+    assert too_big.status_code == 413
+    assert too_big.json() == {"error": "body_too_large", "field": "(body)",
+                              "message": "the body is larger than 2048 bytes (COUCHREC_MAX_BODY_BYTES); split it"}
+    assert module_shop.get_doc("size-0") is None

@@ -55,6 +55,7 @@ INVALID = [
     (page_view(user_id="a\u0001b"), "user_id", "must be a non-empty string without control characters"),
     (page_view(meta="x"), "meta", "must be an object"),
     (page_view(meta={"blob": "x" * 2100}), "meta", "must be at most 2048 characters of JSON"),
+    (page_view(meta={"a": {"b": {"c": {"d": {}}}}}), "meta", "must nest at most 4 levels deep"),
     (cart(action="buy"), "action", "must be one of: add, remove"),
     (cart(quantity=1.5), "quantity", "must be an integer"),
     (cart(quantity=0), "quantity", "must be between 1 and 10000"),

@@ -12,6 +12,13 @@ function (newDoc, oldDoc, userCtx, secObj) {
     return Object.prototype.toString.call(value) === "[object Array]";
   }
 
+  function depth(value) {  // 1 for a flat object or array
+    if (typeof value !== "object" || value === null) return 0;
+    var deepest = 0;
+    for (var name in value) deepest = Math.max(deepest, depth(value[name]));
+    return deepest + 1;
+  }
+
   function fullMatch(pattern, value) {
     return new RegExp(pattern).test(value);
   }
@@ -35,6 +42,9 @@ function (newDoc, oldDoc, userCtx, secObj) {
       if (typeof value !== "object" || value === null || isList(value)) fail(field, "must be an object");
       if (JSON.stringify(value).length > kind.max_bytes) {
         fail(field, "must be at most " + kind.max_bytes + " characters of JSON");
+      }
+      if (depth(value) > kind.max_depth) {
+        fail(field, "must nest at most " + kind.max_depth + " levels deep");
       }
     } else if (kind.type === "basket") {
       checkBasket(value, kind.max_items, field);
