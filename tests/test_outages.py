@@ -1,0 +1,167 @@
+"""The database down, hung or losing answers: the service answers 503 with Retry-After in bounded time,
+acknowledges nothing it did not commit, and recovers by itself; the loader resumes after a crash."""
+
+import json
+import re
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+import requests
+
+from loader import devdb
+from loader.couch import Couch
+from tests.faults import FaultyProxy
+from tests.servers import REPO_DIR, LiveService, free_port
+
+TIMEOUT = 1.5  # COUCHREC_TIMEOUT for the service under test
+HANG_GUARD = 15  # seconds: far above the timeout, so only a hang trips it
+LOG = {"log_type": "page_view", "page_type": "home", "generation_time": 12.5}
+
+
+@pytest.fixture(scope="module")
+def proxy(couchdb_url):
+    faulty = FaultyProxy(couchdb_url)
+    yield faulty
+    faulty.stop()
+
+
+@pytest.fixture(scope="module")
+def exposed(proxy, module_shop):
+    """The service reaching its database through the faulty proxy."""
+    live = LiveService(proxy.url, module_shop.db, extra_env={"COUCHREC_TIMEOUT": str(TIMEOUT)}, threads=4)
+    yield live
+    live.stop()
+
+
+@pytest.fixture(autouse=True)
+def healthy_again(proxy):
+    proxy.set_mode("pass")
+    yield
+    proxy.set_mode("pass")
+
+
+def timed(call):
+    started = time.monotonic()
+    answer = call()
+    return answer, time.monotonic() - started
+
+
+READS = ["/stats/page-times", "/recommendations/items/i1", "/recommendations/cart?items=i1,i2",
+         "/recommendations/users/u1", "/products/popular", "/products/i1/also-viewed"]
+
+
+@pytest.mark.parametrize("mode", ["down", "stall"])
+def test_reads_answer_503_with_retry_after_in_bounded_time(exposed, proxy, mode):
+    for path in READS:
+        assert exposed.get(path).status_code == 200, path  # healthy first (and cached)
+    proxy.set_mode(mode)
+    for path in READS:
+        answer, seconds = timed(lambda: exposed.get(path))
+        assert answer.status_code == 503, (path, answer.text)
+        assert answer.json()["error"] == "database_unavailable"
+        assert int(answer.headers["Retry-After"]) > 0
+        assert seconds < HANG_GUARD, f"{path} took {seconds:.1f} s"
+
+
+@pytest.mark.parametrize("mode", ["down", "stall"])
+def test_writes_answer_503_and_are_not_stored(exposed, proxy, module_shop, mode):
+    doc_id = "outage-" + uuid.uuid4().hex[:10]
+    proxy.set_mode(mode)
+    answer, seconds = timed(lambda: exposed.request("PUT", f"/logs/{doc_id}", json=LOG))
+    bulk = exposed.request("POST", "/logs/_bulk", json=[dict(LOG, _id=doc_id + "-b")])
+    proxy.set_mode("pass")
+    assert answer.status_code == 503 and answer.headers["Retry-After"]
+    assert bulk.status_code == 503
+    assert seconds < HANG_GUARD
+    assert module_shop.get_doc(doc_id) is None and module_shop.get_doc(doc_id + "-b") is None
+
+
+def test_a_write_whose_answer_was_lost_is_not_acknowledged_and_a_retry_settles_it(exposed, proxy, module_shop):
+    doc_id = "lost-answer-" + uuid.uuid4().hex[:10]
+    proxy.set_mode("lose_answers")
+    first = exposed.request("PUT", f"/logs/{doc_id}", json=LOG)
+    proxy.set_mode("pass")
+    assert first.status_code == 503, "no acknowledgement without CouchDB's answer"
+    assert module_shop.get_doc(doc_id) is not None, "the write did commit on the database"
+    retry = exposed.request("PUT", f"/logs/{doc_id}", json=LOG)
+    assert retry.status_code == 200 and retry.json()["status"] == "present"
+    rows = module_shop.db_request("GET", "_all_docs", params={"key": json.dumps(doc_id)}).json()["rows"]
+    assert len(rows) == 1
+
+
+def test_readiness_goes_red_and_back(exposed, proxy):
+    assert exposed.get("/readyz").status_code == 200
+    for mode in ("down", "stall"):
+        proxy.set_mode(mode)
+        red, seconds = timed(lambda: exposed.get("/readyz"))
+        assert red.status_code == 503 and red.json()["database"] == "unreachable"
+        assert seconds < HANG_GUARD
+        assert exposed.get("/healthz").status_code == 200, "liveness does not depend on the database"
+        proxy.set_mode("pass")
+        assert exposed.get("/readyz").status_code == 200
+
+
+DOCS = 100_000
+
+
+def couchrec(*args, env):
+    return subprocess.run([sys.executable, "-c", "from service.cli import main; main()", *args], cwd=REPO_DIR,
+                          env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_the_loader_resumes_after_the_database_is_killed_mid_load(tmp_path):
+    """Kill the on-disk database in the middle of a 100,000-document load, restart it, rerun: all there, once."""
+    data = tmp_path / "pouch"
+    source = tmp_path / "logs.ndjson"
+    with source.open("w") as out:
+        for n in range(DOCS):
+            out.write(json.dumps({"_id": f"log-{n:06d}", "log_type": "access", "item_id": f"i{n % 977}",
+                                  "timestamp": "2026-11-21T08:30:00.000Z"}) + "\n")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {"PATH": "/usr/bin:/bin", "COUCHDB_URL": url, "COUCHREC_DB": "resume"}
+    database = devdb.spawn(port=port, data_dir=data)
+    couch = Couch(url, "resume", timeout=10)
+    loader = subprocess.Popen([sys.executable, "-c", "from service.cli import main; main()", "load", str(source),
+                               "--retries", "2", "--no-warm", "--quiet", "--rejects", str(tmp_path / "rejects")],
+                              cwd=REPO_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        while True:  # let it write a good part, then kill the database without warning
+            time.sleep(0.2)
+            try:
+                written = couch.db_info()["doc_count"]
+            except Exception:
+                written = 0
+            if written >= DOCS // 3 or loader.poll() is not None:
+                break
+        database.kill()
+        database.wait()
+        stdout, stderr = loader.communicate(timeout=300)
+    finally:
+        loader.kill()
+    assert loader.returncode == 1, "the loader must not claim success"
+    assert "rerun the same command to resume" in stderr
+    assert written < DOCS
+
+    database = devdb.spawn(port=port, data_dir=data)
+    try:
+        before = couch.db_info()["doc_count"]
+        rerun = couchrec("load", str(source), "--no-warm", "--quiet", "--rejects", str(tmp_path / "rejects"), env=env)
+        assert rerun.returncode == 0, rerun.stderr
+        ids = [row["id"] for row in couch.db_request("GET", "_all_docs").json()["rows"]]
+        info = couch.db_info()
+    finally:
+        database.terminate()
+        database.wait(timeout=10)
+    assert 0 < before < DOCS, "the first run stopped part-way"
+    counts = {label: int(n) for label, n in re.findall(r"^\s+(written|already present)\s+(\d+)$", rerun.stdout, re.M)}
+    assert counts == {"written": DOCS - before, "already present": before}
+    assert info["doc_count"] == DOCS and len(ids) == DOCS == len(set(ids))
+    assert ids == [f"log-{n:06d}" for n in range(DOCS)]
+    report = {"expected": DOCS, "found": info["doc_count"], "present_after_crash": before,
+              "written_by_rerun": counts["written"]}
+    (REPO_DIR / "test-artifacts").mkdir(exist_ok=True)
+    (REPO_DIR / "test-artifacts" / "kill-and-resume.json").write_text(json.dumps(report, indent=2))
