@@ -8,6 +8,7 @@ from loader.couch import Couch
 from loader.designdocs import compile_all
 from loader.settings import Settings
 from loader.viewcache import ViewCache
+from service.params import AnyText
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -16,6 +17,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
+    app.url_map.converters["text"] = AnyText
     couch = Couch(settings.couchdb_url, settings.db, timeout=settings.timeout)
     app.extensions["couchrec"] = {
         "settings": settings,

@@ -40,7 +40,7 @@ def single_answer(outcome: Outcome):
     raise ApiError(400, f"{outcome.field}: {outcome.reason}", field=outcome.field, error="invalid_document")
 
 
-@bp.put("/logs/<path:doc_id>")
+@bp.put("/logs/<text:doc_id>")
 @operation(summary="Store one log under a client-chosen id (idempotent)", tag="ingestion", access="write",
            description="201 when stored now, 200 when this same log was already stored, 409 when another was.",
            path={"doc_id": ("The log's id, chosen by the client.", doc_id_schema())}, body=ONE_LOG,

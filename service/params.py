@@ -9,11 +9,19 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from flask import request
+from werkzeug.routing import PathConverter
 
 from loader.schema import ValidationError, check_value
 from service.errors import ApiError
 
 TRUE_WORDS, FALSE_WORDS = ("1", "true", "yes"), ("0", "false", "no")
+
+
+class AnyText(PathConverter):
+    """`<text:name>`: like `<path:name>`, but newlines match too, so a bad id meets the id check (a 400
+    naming it) instead of falling through to a 404."""
+
+    regex = r"[^/][\s\S]*?"
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ def popular_products(query: dict):
     return jsonify({**query, "results": [{"item_id": item, "count": count} for item, count in items]})
 
 
-@bp.get("/products/<path:item_id>/also-viewed")
+@bp.get("/products/<text:item_id>/also-viewed")
 @operation(summary="Items viewed in the same sessions as this one", tag="products", path=ITEM_ID,
            query=(LIMIT,), responses={200: "AlsoViewed"}, errors=(400, *READS))
 def also_viewed_products(item_id: str, query: dict):

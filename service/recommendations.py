@@ -36,7 +36,7 @@ def options(query: dict) -> dict:
     return {param.name: query[param.name] for param in OPTIONS}
 
 
-@bp.get("/recommendations/items/<path:item_id>")
+@bp.get("/recommendations/items/<text:item_id>")
 @operation(summary="Customers who bought this item also bought", tag="recommendations", path=ITEM_ID,
            query=OPTIONS, responses=ANSWERS, errors=ERRORS)
 def for_item(item_id: str, query: dict):
@@ -69,7 +69,7 @@ def for_cart_in_body(query: dict):
     return for_cart(body["items"], query)
 
 
-@bp.get("/recommendations/users/<path:user_id>")
+@bp.get("/recommendations/users/<text:user_id>")
 @operation(summary="Items for a user, from what they bought", tag="recommendations",
            description="Nothing the user already bought is recommended.", path=USER_ID, query=OPTIONS,
            responses={200: "UserRecommendations"}, errors=ERRORS)
