@@ -27,6 +27,7 @@ class LiveService:
 
     def __init__(self, couchdb_url: str, db: str, extra_env: dict | None = None, workers: int = 2, threads: int = 1):
         self.port = free_port()
+        self.couchdb_url, self.db = couchdb_url, db
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"couchrec-service-{self.port}.log", "w+")
         # A generous database timeout: a busy machine must not turn a slow answer into a failed test.
