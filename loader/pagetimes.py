@@ -14,7 +14,7 @@ from datetime import datetime
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from loader.couch import Couch
+from loader.viewcache import ViewCache
 
 DDOC = "pages"
 SKETCH_VIEW = "generation_time"
@@ -101,33 +101,32 @@ def group_fields(key: list, by: str) -> dict:
     return fields
 
 
-def page_types(couch: Couch, *, update: str) -> list[str]:
-    rows = couch.query_view(DDOC, STATS_VIEW, group_level=1, update=update)["rows"]
+def page_types(views: ViewCache) -> list[str]:
+    rows = views.query(DDOC, STATS_VIEW, group_level=1)["rows"]
     return [row["key"][0] for row in rows]
 
 
 def page_time_groups(
-    couch: Couch,
+    views: ViewCache,
     *,
     by: str,
     page_type: str | None = None,
     start: Bound | None = None,
     end: Bound | None = None,
     percentiles: bool = True,
-    update: str = "true",
 ) -> list[dict]:
     """Return the figures for each group of page views, in key order."""
     view = SKETCH_VIEW if percentiles else STATS_VIEW
     level = GROUP_LEVELS[by]
 
     def query(**bounds) -> list[dict]:
-        return couch.query_view(DDOC, view, group_level=level, update=update, **bounds)["rows"]
+        return views.query(DDOC, view, group_level=level, **bounds)["rows"]
 
     if start is None and end is None:
         bounds = {"startkey": [page_type], "endkey": [page_type, {}]} if page_type else {}
         rows = query(**bounds)
     else:
-        types = [page_type] if page_type else page_types(couch, update=update)
+        types = [page_type] if page_type else page_types(views)
         ranges = [
             {"startkey": start.start_key(t) if start else [t], "endkey": end.end_key(t) if end else [t, {}]}
             for t in types

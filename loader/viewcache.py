@@ -50,8 +50,11 @@ class ViewCache:
                 self.hits += 1
                 return entry[1]
             self.misses += 1
+            validator = self.validator
         answer = self.couch.query_view(ddoc, view, **params)
         with self.lock:
+            if validator != self.validator:
+                return answer  # the database moved on while we asked: don't file this answer under the new state
             self.entries[key] = (now, answer)
             while len(self.entries) > self.max_entries:
                 self.entries.popitem(last=False)

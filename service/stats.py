@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from loader.pagetimes import GROUP_LEVELS, RELATIVE_ERROR, Bound, page_time_groups
-from service.db import get_couch, get_settings
+from service.db import get_views
 from service.errors import ApiError
 from service.openapi import READS, operation
 from service.params import choice, flag, kind_checker, text
@@ -31,10 +31,8 @@ def page_times(query: dict):
     start, end = query["from"], query["to"]
     if start and end and start.first_hour() > end.last_hour():
         raise ApiError(400, "must not come after `to`", field="from")
-    groups = page_time_groups(
-        get_couch(), by=query["by"], page_type=query["page_type"], start=start, end=end,
-        percentiles=query["percentiles"], update=get_settings().view_update,
-    )
+    groups = page_time_groups(get_views(), by=query["by"], page_type=query["page_type"], start=start, end=end,
+                              percentiles=query["percentiles"])
     return jsonify({
         "by": query["by"],
         "page_type": query["page_type"],

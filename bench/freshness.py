@@ -1,0 +1,84 @@
+"""Freshness: after 1 % new orders, how long until recommendations reflect them — CouchDB's incremental view
+update, against rebuilding the index from scratch, against the centralized alternative (read every
+document through `_all_docs` and recount co-purchases in one Python process)."""
+
+from __future__ import annotations
+
+import itertools
+import statistics
+import time
+from collections import Counter
+
+from bench.common import Size, build_seconds, fresh_db, write_all
+from loader.designdocs import compile_all, install_all
+from loader.generate import TrafficGenerator
+from loader.recommend import recommend
+from loader.schema import format_timestamp
+from loader.viewcache import ViewCache
+
+FRESH_ITEM = "fresh-item"
+
+
+def orders(seed: int, count: int, start: int = 0) -> list[dict]:
+    """Checkout logs only: the documents the co-purchase views read."""
+    traffic = TrafficGenerator(seed=seed, orders=count, days=28)
+    moment = format_timestamp(traffic.clock)
+    return [{"_id": f"order-{seed}-{n:08d}", "log_type": "checkout", "order_id": f"o{seed}-{n}",
+             "items": traffic.basket(), "timestamp": moment} for n in range(start, start + count)]
+
+
+def centralized_pairs(couch) -> Counter:
+    """What a service without views would do: read everything, count every pair."""
+    pairs: Counter = Counter()
+    for doc in couch.all_docs():
+        if doc.get("log_type") == "checkout":
+            items = sorted({line if isinstance(line, str) else line["item_id"] for line in doc["items"]})[:50]
+            pairs.update(itertools.permutations(items, 2))
+    return pairs
+
+
+def run(url: str, size: Size) -> dict:
+    base = size.freshness_orders
+    runs = []
+    for _ in range(size.runs):
+        with fresh_db(url) as couch:
+            write_all(couch, orders(seed=17, count=base))
+            install_all(couch, compile_all())
+            views = ViewCache(couch, update="true", max_age=0)
+            anchor = recommend(views, ["item-00001"], limit=1)  # the index is built and current
+            assert anchor
+            new = orders(seed=17, count=base // 100, start=base)
+            for doc in new[: max(1, len(new) // 2)]:  # half the new orders pair the new item with item-00001
+                doc["items"] = [FRESH_ITEM, "item-00001"]
+            started = time.perf_counter()
+            write_all(couch, new)
+            while not any(r.item_id == "item-00001" for r in recommend(views, [FRESH_ITEM], limit=3)):
+                if time.perf_counter() - started > 600:
+                    raise RuntimeError("the new orders did not show in 600 s")
+            incremental = time.perf_counter() - started
+            started = time.perf_counter()
+            pairs = centralized_pairs(couch)
+            centralized = time.perf_counter() - started
+            assert pairs[(FRESH_ITEM, "item-00001")] == max(1, len(new) // 2)
+        with fresh_db(url) as copy:  # the same documents, indexed from nothing
+            write_all(copy, orders(seed=17, count=base) + new)
+            rebuild = build_seconds(copy, "recommend")
+        runs.append({"incremental": incremental, "rebuild": rebuild, "centralized": centralized})
+    medians = {key: round(statistics.median(run[key] for run in runs), 2) for key in runs[0]}
+    return {"orders": base, "new_orders": base // 100, **medians,
+            "incremental_vs_rebuild": round(medians["incremental"] / medians["rebuild"], 3),
+            "centralized_vs_incremental": round(medians["centralized"] / medians["incremental"], 1)}
+
+
+def markdown(result: dict) -> list[str]:
+    return [
+        f"{result['orders']:,} orders indexed, then {result['new_orders']:,} new orders (1 %) written; time until "
+        "`recommend()` for the new item shows its partner:", "",
+        "| path | seconds | vs incremental |", "|---|---|---|",
+        f"| incremental view update (write + first query) | {result['incremental']} | 1 |",
+        f"| full rebuild of `_design/recommend` | {result['rebuild']} | "
+        f"{round(result['rebuild'] / result['incremental'], 1)}× |",
+        f"| centralized: `_all_docs` + recount in Python | {result['centralized']} | "
+        f"{result['centralized_vs_incremental']}× |",
+        "", f"Incremental ÷ full rebuild: **{result['incremental_vs_rebuild']}**.",
+    ]

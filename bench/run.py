@@ -1,0 +1,113 @@
+"""Run the benchmark suite and write its tables: `bash scripts/bench [--size smoke|full] [--only NAME ...]`.
+
+Against COUCHDB_URL when set; otherwise a PouchDB Server on disk, started here on
+a free port of 127.0.0.1 and stopped at the end. The full size writes
+docs/benchmarks.md and bench/results/*.json; the smoke size (CI) writes the same
+under test-artifacts/bench/ and asserts nothing about speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench import freshness, growth, ingestion, serving, views
+from bench.common import SIZES, machine
+from loader import devdb
+from loader.couch import Couch, redact
+from tests.servers import REPO_DIR, free_port
+
+SECTIONS = {
+    "ingestion": ("Ingestion", ingestion),
+    "views": ("View build", views),
+    "serving": ("Serving", serving),
+    "freshness": ("Freshness", freshness),
+    "growth": ("Growth", growth),
+}
+GOALS = [  # (goal, how the figure is read from the results, target, better when)
+    ("service latency ≤ 1.3× the raw view queries, uncached (worst endpoint, p50)",
+     lambda r: max(row["uncached_ratio"] for row in r["serving"]["rows"]), 1.3, "lower"),
+    ("service latency ≤ 0.3× the raw view queries, cached (worst endpoint, p50)",
+     lambda r: max(row["cached_ratio"] for row in r["serving"]["rows"]), 0.3, "lower"),
+    ("`couchrec load` ≥ 0.9× raw `_bulk_docs`", lambda r: r["ingestion"]["load"]["ratio"], 0.9, "higher"),
+    ("incremental refresh of 1 % new orders ≤ 5 % of a full rebuild",
+     lambda r: r["freshness"]["incremental_vs_rebuild"], 0.05, "lower"),
+]
+
+
+def database(workdir: Path):
+    """COUCHDB_URL, or a PouchDB Server on disk started for this run (and its process, to stop)."""
+    if os.environ.get("COUCHDB_URL"):
+        return os.environ["COUCHDB_URL"].rstrip("/"), None
+    port = free_port()
+    process = devdb.spawn(port=port, data_dir=workdir / "pouchdb")
+    return f"http://127.0.0.1:{port}", process
+
+
+def run_section(name: str, url: str, size, workdir: Path) -> dict:
+    module = SECTIONS[name][1]
+    if name == "ingestion":
+        return module.run(url, size, workdir)
+    return module.run(url, size)
+
+
+def report(results: dict, about: dict, size_name: str, seconds: float) -> str:
+    command = "bash scripts/bench" + ("" if size_name == "full" else f" --size {size_name}")
+    lines = ["# Benchmarks", "",
+             f"Produced by `{command}` ({seconds / 60:.0f} min); JSON in `bench/results/`. "
+             "Ratios are measured in the same run, on the same data; with several runs, figures are medians.", "",
+             "| machine | |", "|---|---|"]
+    lines += [f"| {key} | {value} |" for key, value in about.items()]
+    if all(name in results for name in ("serving", "ingestion", "freshness")):
+        lines += ["", "## Goals", "", "| goal | measured | met |", "|---|---|---|"]
+        for goal, read, target, better in GOALS:
+            value = read(results)
+            met = value <= target if better == "lower" else value >= target
+            lines.append(f"| {goal} | {value} | {'yes' if met else '**no**'} |")
+    for name, (title, module) in SECTIONS.items():
+        if name in results:
+            lines += ["", f"## {title}", "", (module.__doc__ or "").strip().replace("\n", " "), ""]
+            lines += module.markdown(results[name])
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", choices=SIZES, default="full")
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS))
+    args = parser.parse_args()
+    size = SIZES[args.size]
+    smoke = args.size != "full"
+    out_dir = REPO_DIR / ("test-artifacts/bench" if smoke else "bench/results")
+    doc_path = out_dir / "benchmarks.md" if smoke else REPO_DIR / "docs" / "benchmarks.md"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="couchrec-bench-") as tmp:
+        workdir = Path(tmp)
+        url, process = database(workdir)
+        try:
+            about = machine(Couch(url, "_"))
+            results = {}
+            for name in args.only:
+                print(f"[{time.monotonic() - started:6.0f} s] {name} ({args.size}) against {redact(url)} ...",
+                      file=sys.stderr, flush=True)
+                results[name] = run_section(name, url, size, workdir)
+                (out_dir / f"{name}.json").write_text(json.dumps({"machine": about, "size": args.size,
+                                                                  **results[name]}, indent=2) + "\n")
+        finally:
+            if process:
+                process.terminate()
+                process.wait(timeout=30)
+    text = report(results, about, args.size, time.monotonic() - started)
+    doc_path.write_text(text)
+    print(text)
+    print(f"written: {doc_path} and {out_dir}/*.json", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
