@@ -4,6 +4,11 @@ clients, uncached and cached, next to the raw CouchDB view queries each request 
 The raw queries are recorded by running the same library call against a
 recording client, then replayed straight to CouchDB (the co-purchase queries of
 several seeds concurrently, as the service sends them; the rest in order).
+"Uncached" is each distinct request asked once of a freshly started service: no
+answer to it is cached, but view answers fetched for earlier requests in the run
+are reused, as in production (the best-seller list behind the popular backfill; a
+seed's co-purchase row shared by overlapping carts or by users who bought the
+same item). "Cached" is the same requests asked again.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ import hashlib
 import json
 import sys
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from itertools import islice
@@ -193,25 +194,38 @@ def load_stream(
     rejects: RejectsFile,
     advance: Callable[[], None] = lambda: None,
 ) -> None:
-    """Load one stream's records into CouchDB, adding to `summary`."""
+    """Load one stream's records into CouchDB, adding to `summary`.
+
+    Batches are pipelined: while one is being written, the next is read and
+    validated (one write in flight, so memory stays at two batches).
+    """
     now = datetime.now(timezone.utc)
-    for batch in chunks(read_records(stream, fmt), batch_size):
-        writable: list[tuple[Record, PendingLog]] = []
-        for record in batch:
-            summary.read += 1
-            if record.error is not None:
-                summary.add(REJECTED)
-                rejects.write(source, record.position, record.error)
-                continue
-            try:
-                writable.append((record, pending_log(record.data, now)))
-            except ValidationError as exc:
-                summary.add(REJECTED)
-                rejects.write(source, record.position, str(exc), record.data)
-        outcomes = write_logs(couch, [pending for _, pending in writable])
-        for (record, _), outcome in zip(writable, outcomes):
+    in_flight: tuple[list[tuple[Record, PendingLog]], Future] | None = None
+
+    def settle(writable: list[tuple[Record, PendingLog]], written: Future) -> None:
+        for (record, _), outcome in zip(writable, written.result()):
             count_outcome(summary, rejects, source, record, outcome)
         advance()
+
+    with ThreadPoolExecutor(max_workers=1) as writer:
+        for batch in chunks(read_records(stream, fmt), batch_size):
+            writable: list[tuple[Record, PendingLog]] = []
+            for record in batch:
+                summary.read += 1
+                if record.error is not None:
+                    summary.add(REJECTED)
+                    rejects.write(source, record.position, record.error)
+                    continue
+                try:
+                    writable.append((record, pending_log(record.data, now)))
+                except ValidationError as exc:
+                    summary.add(REJECTED)
+                    rejects.write(source, record.position, str(exc), record.data)
+            if in_flight is not None:
+                settle(*in_flight)
+            in_flight = (writable, writer.submit(write_logs, couch, [pending for _, pending in writable]))
+        if in_flight is not None:
+            settle(*in_flight)
 
 
 def count_outcome(summary: LoadSummary, rejects: RejectsFile, source: str, record: Record, outcome: Outcome) -> None:

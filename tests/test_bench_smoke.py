@@ -1,0 +1,27 @@
+"""The benchmark suite runs end to end in its smoke size, so it can't rot; no figure is judged here."""
+
+import json
+import subprocess
+import sys
+
+from tests.servers import REPO_DIR
+
+SECTIONS = ("ingestion", "views", "serving", "freshness", "growth")
+
+
+def test_the_benchmark_suite_runs_and_writes_every_table(couchdb_url):
+    done = subprocess.run([sys.executable, "-m", "bench.run", "--size", "smoke"], cwd=REPO_DIR, capture_output=True,
+                          text=True, timeout=1200, env={"PATH": "/usr/bin:/bin", "COUCHDB_URL": couchdb_url})
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = REPO_DIR / "test-artifacts" / "bench"
+    text = (out / "benchmarks.md").read_text()
+    for heading in ("## Goals", "## Ingestion", "## View build", "## Serving", "## Freshness", "## Growth"):
+        assert heading in text
+    results = {name: json.loads((out / f"{name}.json").read_text()) for name in SECTIONS}
+    assert [row["clients"] for row in results["ingestion"]["put"]] == [1, 8, 32]
+    assert results["ingestion"]["memory"]["stored"] == results["ingestion"]["memory"]["lines"]
+    assert {row["endpoint"] for row in results["serving"]["rows"]} == {"stats", "item", "cart", "user"}
+    assert all(row["raw_p50_ms"] > 0 and row["cached_p50_ms"] > 0 for row in results["serving"]["rows"])
+    assert results["freshness"]["rebuild"] > 0 and results["freshness"]["incremental"] > 0
+    assert len(results["growth"]["rows"]) >= 1 and results["growth"]["machine"]["cores"] > 0
+    assert results["views"]["machine"]["database"]
