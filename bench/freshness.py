@@ -9,7 +9,7 @@ import statistics
 import time
 from collections import Counter
 
-from bench.common import Size, build_seconds, fresh_db, write_all
+from bench.common import Size, bring_up_to_date, build_seconds, fresh_db, write_all
 from loader.designdocs import compile_all, install_all
 from loader.generate import TrafficGenerator
 from loader.recommend import recommend
@@ -53,8 +53,7 @@ def run(url: str, size: Size) -> dict:
             started = time.perf_counter()
             write_all(couch, new)
             written = time.perf_counter()
-            for view in compile_all()["_design/recommend"]["views"]:  # bring every index up to date
-                couch.query_view("recommend", view, limit=0, reduce=False)
+            bring_up_to_date(couch, "recommend", compile_all()["_design/recommend"]["views"])
             indexed = time.perf_counter()
             while not any(r.item_id == "item-00001" for r in recommend(views, [FRESH_ITEM], limit=3)):
                 if time.perf_counter() - started > 600:

@@ -74,6 +74,7 @@ def report(results: dict, about: dict, size_name: str, seconds: float) -> str:
             value = read(results)
             met = value <= target if better == "lower" else value >= target
             lines.append(f"| {goal} | {value} | {'yes' if met else '**no**'} |")
+    lines += ["", (Path(__file__).parent / "reading.md").read_text().strip()]
     for name, (title, module) in SECTIONS.items():
         if name in results:
             lines += ["", f"## {title}", "", (module.__doc__ or "").strip().replace("\n", " "), ""]

@@ -85,6 +85,11 @@ SCHEMA = {
 }
 
 
+# Compiled once: the loader checks every field of every record against these.
+COMPILED = {pattern: re.compile(pattern) for pattern in
+            [DOC_ID_PATTERN, STORED_TIMESTAMP] + [kind["pattern"] for kind in FIELD_KINDS.values() if "pattern" in kind]}
+
+
 class ValidationError(ValueError):
     """A log document broke a rule: `field` says where, `reason` says why."""
 
@@ -105,7 +110,7 @@ def check_doc_id(doc_id: object, field: str = "_id") -> str:
         raise ValidationError(field, "must not start with _ (reserved for CouchDB's _design/ and _local/ documents)")
     if len(doc_id) > MAX_ID_LENGTH:
         raise ValidationError(field, f"must be at most {MAX_ID_LENGTH} characters")
-    if not re.fullmatch(DOC_ID_PATTERN, doc_id):
+    if not COMPILED[DOC_ID_PATTERN].fullmatch(doc_id):
         raise ValidationError(field, "may hold only letters, digits and . _ ~ : @ + = -")
     return doc_id
 
@@ -118,6 +123,8 @@ def normalise_timestamp(value: object) -> str:
     """Parse an RFC 3339 date-time and return it in the stored UTC form."""
     if not isinstance(value, str):
         raise ValidationError("timestamp", "must be an RFC 3339 date-time string, e.g. 2026-11-21T08:30:00Z")
+    if COMPILED[STORED_TIMESTAMP].fullmatch(value) and valid_moment(value):
+        return value  # already in the stored form (a reload, or a generated file): nothing to convert
     text = value.strip()
     if text.endswith(("z", "Z")):
         text = text[:-1] + "+00:00"
@@ -128,6 +135,14 @@ def normalise_timestamp(value: object) -> str:
     if parsed.tzinfo is None:
         raise ValidationError("timestamp", "must carry a time zone (Z or +hh:mm)")
     return format_timestamp(parsed)
+
+
+def valid_moment(stored: str) -> bool:
+    try:
+        datetime.fromisoformat(stored[:-1])
+    except ValueError:
+        return False
+    return True
 
 
 def format_timestamp(moment: datetime) -> str:
@@ -193,7 +208,7 @@ def check_value(value: object, kind_name: str, field: str) -> None:
             raise ValidationError(field, "must be a string")
         if len(value) > kind["max_length"]:
             raise ValidationError(field, f"must be at most {kind['max_length']} characters")
-        if not re.fullmatch(kind["pattern"], value):
+        if not COMPILED[kind["pattern"]].fullmatch(value):
             raise ValidationError(field, kind["hint"])
     elif kind_type in ("number", "integer"):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
