@@ -9,7 +9,7 @@ import statistics
 import time
 from collections import Counter
 
-from bench.common import Size, bring_up_to_date, build_seconds, fresh_db, write_all
+from bench.common import Size, build_seconds, fresh_db, update_seconds, write_all
 from loader.designdocs import compile_all, install_all
 from loader.generate import TrafficGenerator
 from loader.recommend import recommend
@@ -53,14 +53,15 @@ def run(url: str, size: Size) -> dict:
             started = time.perf_counter()
             write_all(couch, new)
             written = time.perf_counter()
-            bring_up_to_date(couch, "recommend", compile_all()["_design/recommend"]["views"])
+            index_update = update_seconds(couch, "recommend", compile_all()["_design/recommend"]["views"])
             indexed = time.perf_counter()
             while not any(r.item_id == "item-00001" for r in recommend(views, [FRESH_ITEM], limit=3)):
                 if time.perf_counter() - started > 600:
                     raise RuntimeError("the new orders did not show in 600 s")
             answered = time.perf_counter()
-            incremental = {"write": written - started, "index_update": indexed - written,
-                           "first_answer": answered - indexed, "incremental": answered - started}
+            incremental = {"write": written - started, "index_update": index_update,
+                           "first_answer": answered - indexed,
+                           "incremental": (written - started) + index_update + (answered - indexed)}
             started = time.perf_counter()
             pairs = centralized_pairs(couch)
             centralized = time.perf_counter() - started
