@@ -72,6 +72,9 @@ class Operation:
                 media: {"schema": schema} for media, schema in self.body.items()}}
         answers = {str(status): success(status, what) for status, what in self.responses.items()}
         answers.update({str(status): failure(status) for status in self.errors + ((401, 403) if keyed else ())})
+        answers["414"] = {"description": "The request line (method, path and query) exceeds gunicorn's "
+                                         "4094 bytes; answered by the server, in HTML.",
+                          "content": {"text/html": {}}}
         described["responses"] = answers
         return described
 
