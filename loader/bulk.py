@@ -25,7 +25,7 @@ import ijson
 from tqdm import tqdm
 
 from loader.couch import Couch
-from loader.ingest import CONFLICT, CREATED, FAILED, PRESENT, REJECTED, Outcome, PendingLog, write_logs
+from loader.ingest import CONFLICT, FAILED, REJECTED, Outcome, PendingLog, write_logs
 from loader.schema import FIELD_KINDS, LOG_TYPES, ValidationError, check_doc_id, prepare_log
 
 FORMATS = ("ndjson", "json", "csv")

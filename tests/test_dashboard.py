@@ -6,7 +6,6 @@ leaves the service fails the test. Screenshots go to test-artifacts/.
 """
 
 import shutil
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest

@@ -9,7 +9,6 @@ import time
 import uuid
 
 import pytest
-import requests
 
 from loader import devdb
 from loader.couch import Couch
