@@ -219,8 +219,8 @@ def load(files: tuple[str, ...], batch_size: int, fmt: str | None, rejects_path:
 @click.option("--out", type=click.File("w"), default="-", help="File to write NDJSON to. Defaults to standard output.")
 def generate(seed: int, orders: int, days: int, profile: str, out):
     """Generate synthetic shop traffic as NDJSON log documents."""
-    for doc in generate_docs(seed=seed, orders=orders, days=days, profile=profile):
-        out.write(json.dumps(doc, separators=(",", ":")) + "\n")
+    encode = json.JSONEncoder(separators=(",", ":")).encode
+    out.writelines(encode(doc) + "\n" for doc in generate_docs(seed=seed, orders=orders, days=days, profile=profile))
 
 
 @main.command("evaluate")
