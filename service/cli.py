@@ -14,6 +14,7 @@ import click
 from loader import baskets, bulk, designdocs, evaluate, indexing, security, verify
 from loader import devdb as local_db
 from loader.couch import Couch, CouchError, CouchUnavailable, redact
+from loader.generate import PROFILES
 from loader.generate import generate as generate_docs
 from loader.settings import Settings, SettingsError
 
@@ -214,13 +215,16 @@ def load(files: tuple[str, ...], batch_size: int, fmt: str | None, rejects_path:
 @main.command()
 @click.option("--seed", default=42, show_default=True, help="Seed; the same seed gives the same documents.")
 @click.option("--orders", default=3000, show_default=True, type=click.IntRange(1),
-              help="Orders to generate (about 23 documents each, with the browsing around them).")
+              help="Orders to generate (about 23 documents each, with the browsing around them; 28 for grocery).")
 @click.option("--days", default=28, show_default=True, type=click.IntRange(1), help="Days the traffic spans.")
+@click.option("--profile", type=click.Choice(PROFILES), default="shop", show_default=True,
+              help="shop: 400 items in hidden co-purchase groups. grocery: a real grocery set's shape (a long-tailed "
+                   "catalogue, ~10 items an order, users who buy the same things again).")
 @click.option("--out", type=click.File("w"), default="-", help="File to write NDJSON to. Defaults to standard output.")
-def generate(seed: int, orders: int, days: int, out):
+def generate(seed: int, orders: int, days: int, profile: str, out):
     """Generate synthetic shop traffic as NDJSON log documents."""
-    for doc in generate_docs(seed=seed, orders=orders, days=days):
-        out.write(json.dumps(doc, separators=(",", ":")) + "\n")
+    encode = json.JSONEncoder(separators=(",", ":")).encode
+    out.writelines(encode(doc) + "\n" for doc in generate_docs(seed=seed, orders=orders, days=days, profile=profile))
 
 
 @main.command("evaluate")
