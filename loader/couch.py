@@ -64,6 +64,20 @@ def end_deadline(token: Token) -> None:
     DEADLINE.reset(token)
 
 
+def carry_deadline(fn: Callable) -> Callable:
+    """Wrap `fn` to run under this context's deadline in a pool's thread (threads don't inherit context)."""
+    deadline = DEADLINE.get()
+
+    def run(*args, **kwargs):
+        token = DEADLINE.set(deadline)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            DEADLINE.reset(token)
+
+    return run
+
+
 def time_left(timeout: float) -> float:
     """The timeout for the next request: `timeout`, cut to what is left of the deadline."""
     deadline = DEADLINE.get()
