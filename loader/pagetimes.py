@@ -14,6 +14,7 @@ from datetime import datetime
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from loader.couch import carry_deadline
 from loader.viewcache import ViewCache
 
 DDOC = "pages"
@@ -132,5 +133,5 @@ def page_time_groups(
             for t in types
         ]
         with ThreadPoolExecutor(max_workers=min(8, max(1, len(ranges)))) as pool:
-            rows = [row for answer in pool.map(lambda r: query(**r), ranges) for row in answer]
+            rows = [row for answer in pool.map(carry_deadline(lambda r: query(**r)), ranges) for row in answer]
     return [{**group_fields(row["key"], by), **summarise(row["value"])} for row in rows]
