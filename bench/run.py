@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import freshness, growth, ingestion, serving, views
+from bench import freshness, growth, ingestion, scaling, serving, views
 from bench.common import SIZES, machine
 from loader import devdb
 from loader.couch import Couch, redact
@@ -28,7 +28,11 @@ SECTIONS = {
     "serving": ("Serving", serving),
     "freshness": ("Freshness", freshness),
     "growth": ("Growth", growth),
+    "scaling": ("Scaling: single node against a 3-node cluster", scaling),
 }
+# Scaling starts its own CouchDB single node and cluster (../shared/couchdb), so it runs only when asked:
+# `bash scripts/bench --only scaling` (or `python -m bench.scaling`).
+DEFAULT_SECTIONS = [name for name in SECTIONS if name != "scaling"]
 GOALS = [  # (goal, how the figure is read from the results, target, better when)
     ("service latency ≤ 1.3× the raw view queries, uncached (worst endpoint, p50)",
      lambda r: max(row["uncached_ratio"] for row in r["serving"]["rows"]), 1.3, "lower"),
@@ -55,6 +59,8 @@ def run_section(name: str, url: str, size, workdir: Path) -> dict:
     module = SECTIONS[name][1]
     if name == "ingestion":
         return module.run(url, size, workdir)
+    if name == "scaling":
+        return module.run(size=size)
     return module.run(url, size)
 
 
@@ -85,7 +91,7 @@ def report(results: dict, about: dict, size_name: str, seconds: float) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=SIZES, default="full")
-    parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS))
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, default=DEFAULT_SECTIONS)
     args = parser.parse_args()
     size = SIZES[args.size]
     smoke = args.size != "full"
