@@ -4,13 +4,14 @@
 page-time latency through `couchrec serve`, and, on the cluster, what happens while one node
 is down and how long it takes to catch up after its restart.
 
-    .venv/bin/python -m bench.scaling [--orders 600] [--runs 3]   # prints the table, writes bench/results/scaling.json
+    .venv/bin/python -m bench.scaling [--orders 400] [--runs 3]   # prints the table, writes bench/results/scaling.json
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -34,7 +35,7 @@ from tests.servers import REPO_DIR, LiveService
 COUCHDB_LOCAL = REPO_DIR.parent / "shared" / "couchdb" / "couchdb-local"
 CLIENTS = 8
 DOWN_WRITES = 500          # documents written (in batches of 50) while a node is down
-ORDERS = {"smoke": 100, "full": 600}
+ORDERS = {"smoke": 100, "full": 400}
 
 
 def couchdb_local(*args: str) -> str:
@@ -117,8 +118,17 @@ def measure(url: str, docs: list[dict], put_docs: list[dict], requests_per_endpo
         bulk = bulk_throughput(couch, docs)
         put = put_throughput(couch, put_docs)
         build = build_seconds(couch)
+        stored = storage(couch, len(docs) + len(put_docs))
         reads = read_latency(url, couch, sorted({doc["timestamp"][:10] for doc in docs}), requests_per_endpoint)
-    return {"bulk": bulk, "put": put, "view_build_seconds": build, **reads}
+    return {"bulk": bulk, "put": put, "view_build_seconds": build, "storage": stored, **reads}
+
+
+def storage(couch: Couch, docs: int) -> dict:
+    """Bytes on disk per log, for the documents and for every view index: one copy of each shard range."""
+    database = couch.db_info()["sizes"]["file"]
+    indexes = sum(couch.db_request("GET", f"{ddoc_id}/_info").json()["view_index"]["sizes"]["file"]
+                  for ddoc_id in compile_all())
+    return {"database_bytes_per_log": round(database / docs), "index_bytes_per_log": round(indexes / docs)}
 
 
 def with_a_node_down(folder: Path, nodes: list[str], docs: list[dict]) -> dict:
@@ -183,6 +193,7 @@ def run(url: str | None = None, size: Size | None = None, *, orders: int | None 
     docs = list(generate(seed=11, orders=orders))
     put_docs = [dict(doc, _id=f"put-{uuid.uuid4().hex}") for doc in docs[:400 if orders >= 300 else 100]]
     requests_per_endpoint = 60 if orders >= 300 else 12
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="couchrec-scaling-") as tmp:
         single_dir, cluster_dir = Path(tmp) / "single", Path(tmp) / "cluster"
         single = couchdb_local("start", str(single_dir), "--fresh")
@@ -198,7 +209,8 @@ def run(url: str | None = None, size: Size | None = None, *, orders: int | None 
             couchdb_local("stop", str(single_dir))
             couchdb_local("stop", str(cluster_dir))
     return {"machine": about, "orders": orders, "docs": len(docs), "put_docs": len(put_docs), "clients": CLIENTS,
-            "runs": runs, "single": summarise(rows["single"]), "cluster": summarise(rows["cluster"]),
+            "runs": runs, "load_average": [round(load_before, 1), round(os.getloadavg()[0], 1)],
+            "single": summarise(rows["single"]), "cluster": summarise(rows["cluster"]),
             "node_down": down}
 
 
@@ -221,6 +233,8 @@ def summarise(runs: list[dict]) -> dict:
         "recommendations_p50_ms": median("recommendations", "p50_ms"),
         "recommendations_p99_ms": median("recommendations", "p99_ms"),
         "page_times_p50_ms": median("page_times", "p50_ms"), "page_times_p99_ms": median("page_times", "p99_ms"),
+        "database_bytes_per_log": median("storage", "database_bytes_per_log"),
+        "index_bytes_per_log": median("storage", "index_bytes_per_log"),
         "all_runs": runs,
     }
 
@@ -228,12 +242,16 @@ def summarise(runs: list[dict]) -> dict:
 FIGURES = [("bulk `_bulk_docs` docs/s", "bulk_docs_per_second"), ("PUT docs/s ({clients} clients)", "put_docs_per_second"),
            ("PUT p50 / p99 ms", ("put_p50_ms", "put_p99_ms")), ("view build s (all design docs)", "view_build_seconds"),
            ("recommendation p50 / p99 ms", ("recommendations_p50_ms", "recommendations_p99_ms")),
-           ("page times p50 / p99 ms", ("page_times_p50_ms", "page_times_p99_ms"))]
+           ("page times p50 / p99 ms", ("page_times_p50_ms", "page_times_p99_ms")),
+           ("database bytes per log (one copy)", "database_bytes_per_log"),
+           ("index bytes per log (one copy)", "index_bytes_per_log")]
 
 
 def markdown(result: dict) -> list[str]:
     lines = [f"{result['docs']:,} documents ({result['orders']} orders), {result['put_docs']} PUTs, "
-             f"{result['clients']} clients; medians of {result['runs']} alternating runs.", "",
+             f"{result['clients']} clients; medians of {result['runs']} alternating runs; "
+             f"load average {result['load_average'][0]} at the start, {result['load_average'][1]} at the end "
+             f"({result['machine']['cores']} cores).", "",
              "| figure | single node | 3-node cluster | cluster / single |", "|---|---|---|---|"]
     for label, key in FIGURES:
         single, cluster = result["single"], result["cluster"]
