@@ -78,7 +78,7 @@ def devdb_start(port: int, data_dir: Path | None, in_memory: bool, any_port: boo
         except local_db.PortTaken as taken:
             if not any_port:
                 raise click.ClickException(
-                    f"{taken}, which couchrec did not start. To use that server, set COUCHDB_URL "
+                    f"{taken}, not a server this checkout started. To use it, set COUCHDB_URL "
                     f"(with credentials if it needs them: COUCHDB_URL=http://USER:PASSWORD@127.0.0.1:{port}); "
                     f"or start the local database on another port: couchrec devdb start --port "
                     f"{local_db.free_port()} (or --any-port)."

@@ -97,7 +97,7 @@ def test_start_next_to_another_couchdb_names_it(tmp_path):
         result = CliRunner().invoke(main, ["devdb", "start", "--port", str(holder_port), "--in-memory"])
         assert result.exit_code == 1, result.output
         assert f"port {holder_port} on 127.0.0.1 is taken by PouchDB Server" in result.output
-        assert "couchrec did not start" in result.output
+        assert "not a server this checkout started" in result.output
     finally:
         holder.terminate()
         holder.wait(timeout=10)
