@@ -68,7 +68,7 @@ def test_start_on_a_taken_port_refuses_and_says_what_holds_it(foreign_http_serve
     port = str(foreign_http_server)
     result = CliRunner().invoke(main, ["devdb", "start", "--port", port, "--data", str(tmp_path / "data")])
     assert result.exit_code == 1, result.output
-    assert "started" not in result.output
+    assert "PouchDB Server started" not in result.output
     assert f"port {port} on 127.0.0.1 is taken by an HTTP server that is not CouchDB (SimpleHTTP" in result.output
     assert f"COUCHDB_URL=http://USER:PASSWORD@127.0.0.1:{port}" in result.output
     assert not (tmp_path / "data").exists(), "nothing was started, so nothing was written"
