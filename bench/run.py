@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import freshness, growth, ingestion, serving, views
+from bench import freshness, growth, ingestion, scaling, serving, views
 from bench.common import SIZES, machine
 from loader import devdb
 from loader.couch import Couch, redact
@@ -28,7 +28,11 @@ SECTIONS = {
     "serving": ("Serving", serving),
     "freshness": ("Freshness", freshness),
     "growth": ("Growth", growth),
+    "scaling": ("Scaling: single node against a 3-node cluster", scaling),
 }
+# Scaling starts its own CouchDB single node and cluster (../shared/couchdb), so it runs only when asked:
+# `bash scripts/bench --only scaling` (or `python -m bench.scaling`).
+DEFAULT_SECTIONS = [name for name in SECTIONS if name != "scaling"]
 GOALS = [  # (goal, how the figure is read from the results, target, better when, tables it needs)
     ("service latency ≤ 1.3× the raw view queries, uncached (worst endpoint, p50)",
      lambda r: max(row["uncached_ratio"] for row in r["serving"]["rows"]), 1.3, "lower", ("serving",)),
@@ -56,6 +60,8 @@ def run_section(name: str, url: str, size, workdir: Path) -> dict:
     module = SECTIONS[name][1]
     if name == "ingestion":
         return module.run(url, size, workdir)
+    if name == "scaling":
+        return module.run(size=size)
     return module.run(url, size)
 
 
@@ -113,7 +119,7 @@ def report(by_database: dict[str, dict], size_name: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", choices=SIZES, default="full")
-    parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS))
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, default=DEFAULT_SECTIONS)
     args = parser.parse_args()
     size = SIZES[args.size]
     smoke = args.size != "full"
@@ -125,12 +131,13 @@ def main() -> None:
         url, process = database(workdir)
         try:
             about = machine(Couch(url, "_"))
-            out_dir = results_root / about["database"].split()[0]
-            out_dir.mkdir(parents=True, exist_ok=True)
             for name in args.only:
                 print(f"[{time.monotonic() - started:6.0f} s] {name} ({args.size}) against {redact(url)} ...",
                       file=sys.stderr, flush=True)
                 result = {"machine": about, "size": args.size, **run_section(name, url, size, workdir)}
+                # A table that starts its own servers says which kind it measured (DATABASE).
+                out_dir = results_root / getattr(SECTIONS[name][1], "DATABASE", about["database"].split()[0])
+                out_dir.mkdir(parents=True, exist_ok=True)
                 (out_dir / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
         finally:
             if process:
@@ -139,7 +146,8 @@ def main() -> None:
     text = report({kind: kept_results(results_root / kind, args.size) for kind in DATABASES}, args.size)
     doc_path.write_text(text)
     print(text)
-    print(f"written: {doc_path} and {out_dir}/*.json in {time.monotonic() - started:.0f} s", file=sys.stderr)
+    print(f"written: {doc_path} and {results_root}/<database>/*.json in {time.monotonic() - started:.0f} s",
+          file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -25,6 +26,50 @@ STATE_DIR = REPO_DIR / ".devdb"
 
 class DevDBError(RuntimeError):
     """The local database could not be started or stopped."""
+
+
+class PortTaken(DevDBError):
+    """Another program (not a server couchrec started) listens on the port."""
+
+    def __init__(self, port: int, holder: str):
+        self.port, self.holder = port, holder
+        super().__init__(f"port {port} on 127.0.0.1 is taken by {holder}")
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """True when nothing listens on the port (a socket in TIME_WAIT does not count, as for Node's listen)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on, chosen by the kernel."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def describe_holder(port: int, host: str = "127.0.0.1") -> str:
+    """Say what answers on the port: a CouchDB-compatible server with its version, another HTTP server, or neither."""
+    try:
+        answer = requests.get(f"http://{host}:{port}/", timeout=2)
+    except requests.RequestException:
+        return "a program that does not answer HTTP"
+    try:
+        welcome = answer.json()
+    except ValueError:
+        welcome = None
+    if isinstance(welcome, dict) and "express-pouchdb" in welcome:
+        return f"PouchDB Server {welcome.get('version', '')}".strip()
+    if isinstance(welcome, dict) and "couchdb" in welcome:
+        return f"CouchDB {welcome.get('version', '')}".strip()
+    server = answer.headers.get("Server")
+    return f"an HTTP server that is not CouchDB ({server or f'answered {answer.status_code}'})"
 
 
 def spawn(*, port: int, data_dir: Path | None, host: str = "127.0.0.1", detach: bool = False,
@@ -45,7 +90,7 @@ def spawn(*, port: int, data_dir: Path | None, host: str = "127.0.0.1", detach: 
         if process.poll() is not None:
             raise DevDBError(f"PouchDB Server exited with {process.returncode}; see {workdir / 'server.out'}")
         try:
-            if requests.get(url, timeout=1).ok:
+            if requests.get(url, timeout=1).ok and process.poll() is None:
                 return process
         except requests.RequestException:
             pass
@@ -59,10 +104,16 @@ def pid_file(port: int) -> Path:
 
 
 def start(*, port: int, data_dir: Path | None) -> tuple[str, bool]:
-    """Start a detached server unless one we started is still running; return (url, started)."""
+    """Start a detached server unless one we started is still running; return (url, started).
+
+    Raises PortTaken when another program listens on the port: its answer must never be
+    mistaken for the server we meant to start.
+    """
     url = f"http://127.0.0.1:{port}"
     if running_pid(port) is not None:
         return url, False
+    if not port_is_free(port):
+        raise PortTaken(port, describe_holder(port))
     process = spawn(port=port, data_dir=data_dir, detach=True)
     STATE_DIR.mkdir(exist_ok=True)
     pid_file(port).write_text(str(process.pid))

@@ -61,17 +61,38 @@ def devdb():
 @click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder to keep the data in. Defaults to .devdb/data in the repository.")
 @click.option("--in-memory", is_flag=True, help="Keep the data in memory only; it is gone when the server stops.")
-def devdb_start(port: int, data_dir: Path | None, in_memory: bool):
-    """Start PouchDB Server in the background and wait until it answers."""
+@click.option("--any-port", is_flag=True,
+              help="When another program holds --port, start on a free port instead (and say which).")
+@click.option("--print-url", is_flag=True,
+              help="Print only the server's URL on stdout, for scripts; the messages go to stderr.")
+def devdb_start(port: int, data_dir: Path | None, in_memory: bool, any_port: bool, print_url: bool):
+    """Start PouchDB Server in the background and wait until it answers.
+
+    Refuses (exit 1), saying what holds it, when another program listens on the port, unless --any-port.
+    """
     if in_memory and data_dir:
         raise click.UsageError("--in-memory and --data exclude each other.")
     folder = None if in_memory else (data_dir or local_db.STATE_DIR / "data").resolve()
     try:
-        url, started = local_db.start(port=port, data_dir=folder)
+        try:
+            url, started = local_db.start(port=port, data_dir=folder)
+        except local_db.PortTaken as taken:
+            if not any_port:
+                raise click.ClickException(
+                    f"{taken}, not a server this checkout started. To use it, set COUCHDB_URL "
+                    f"(with credentials if it needs them: COUCHDB_URL=http://USER:PASSWORD@127.0.0.1:{port}); "
+                    f"or start the local database on another port: couchrec devdb start --port "
+                    f"{local_db.free_port()} (or --any-port)."
+                ) from None
+            port = local_db.free_port()
+            click.echo(f"{taken}; starting on free port {port} instead", err=True)
+            url, started = local_db.start(port=port, data_dir=folder)
     except local_db.DevDBError as exc:
         raise click.ClickException(str(exc)) from None
     where = "in memory" if folder is None else f"data in {folder}"
-    click.echo(f"PouchDB Server {'started' if started else 'already running'} at {url} ({where})")
+    click.echo(f"PouchDB Server {'started' if started else 'already running'} at {url} ({where})", err=print_url)
+    if print_url:
+        click.echo(url)
 
 
 @devdb.command("stop")
