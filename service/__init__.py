@@ -6,6 +6,7 @@ from flask import Flask
 
 from loader.couch import Couch
 from loader.designdocs import compile_all
+from loader.neighbours import ListReader, lists_db
 from loader.settings import Settings
 from loader.viewcache import ViewCache
 from service.params import AnyText
@@ -23,6 +24,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         "settings": settings,
         "couch": couch,
         "views": ViewCache(couch, update=settings.view_update, max_age=settings.cache_seconds),
+        "lists": ListReader(lists_db(couch)),
         "ddocs": compile_all(),
     }
 
