@@ -5,7 +5,7 @@ import json
 from click.testing import CliRunner
 
 from loader.baskets import Basket, read_baskets
-from loader.evaluate import BASELINE, evaluate, split_baskets
+from loader.evaluate import BASELINE, THROUGH_LISTS, evaluate, split_baskets
 from loader.generate import generate
 from loader.scoring import SCORES
 from service.cli import main

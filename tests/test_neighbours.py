@@ -16,7 +16,7 @@ from loader.couch import Couch
 from loader.designdocs import compile_all, warm_views
 from loader.evaluate import THROUGH_LISTS, evaluate
 from loader.baskets import Basket
-from loader.follow import Follower, is_cluster, pending_changes
+from loader.follow import Follower, db_exists, is_cluster, pending_changes
 from loader.ingest import PendingLog, write_logs
 from loader.neighbours import LIST_SCORES, ListReader, compute_lists, lists_db, rebuild
 from loader.recommend import recommend
@@ -59,6 +59,7 @@ def exact(shop: Couch, k: int) -> dict:
 
 def assert_lists_exact(shop: Couch, k: int = 100) -> None:
     """Every stored list equals the one computed from the views now."""
+    assert db_exists(lists_db(shop))
     assert stored(shop) == exact(shop, k)
 
 
@@ -161,8 +162,9 @@ def test_a_worker_killed_mid_batch_resumes_and_converges(lists_cleanup):
     for burst in range(3):
         worker = start_worker(shop)
         try:
+            assert "following" in worker.stderr.readline()
             write(shop, random_orders(rng, 80, f"burst{burst}"))
-            time.sleep(0.3 + burst * 0.4)  # somewhere inside its batches of 7 orders
+            time.sleep(rng.uniform(0.1, 1.0))  # somewhere inside its batches of 7 orders
         finally:
             worker.send_signal(signal.SIGKILL)
             worker.wait(timeout=10)
@@ -173,7 +175,8 @@ def test_a_worker_killed_mid_batch_resumes_and_converges(lists_cleanup):
         assert eventually(lambda: check_caught_up(shop), timeout=30) == 0
     finally:
         worker.terminate()
-        assert worker.wait(timeout=20) == 0, worker.stderr.read()
+        code = worker.wait(timeout=20)
+        assert code == 0, worker.stderr.read()
 
 
 def check_caught_up(shop):
