@@ -16,6 +16,7 @@ from tqdm import tqdm
 from loader import baskets, bulk, designdocs, evaluate, follow, neighbours, security, verify
 from loader import devdb as local_db
 from loader.couch import Couch, CouchError, CouchUnavailable, redact
+from loader.generate import PROFILES
 from loader.generate import generate as generate_docs
 from loader.settings import Settings, SettingsError
 
@@ -212,12 +213,15 @@ def load(files: tuple[str, ...], batch_size: int, fmt: str | None, rejects_path:
 @main.command()
 @click.option("--seed", default=42, show_default=True, help="Seed; the same seed gives the same documents.")
 @click.option("--orders", default=3000, show_default=True, type=click.IntRange(1),
-              help="Orders to generate (about 23 documents each, with the browsing around them).")
+              help="Orders to generate (about 23 documents each, with the browsing around them; 28 for grocery).")
 @click.option("--days", default=28, show_default=True, type=click.IntRange(1), help="Days the traffic spans.")
+@click.option("--profile", type=click.Choice(PROFILES), default="shop", show_default=True,
+              help="shop: 400 items in hidden co-purchase groups. grocery: a real grocery set's shape (a long-tailed "
+                   "catalogue, ~10 items an order, users who buy the same things again).")
 @click.option("--out", type=click.File("w"), default="-", help="File to write NDJSON to. Defaults to standard output.")
-def generate(seed: int, orders: int, days: int, out):
+def generate(seed: int, orders: int, days: int, profile: str, out):
     """Generate synthetic shop traffic as NDJSON log documents."""
-    for doc in generate_docs(seed=seed, orders=orders, days=days):
+    for doc in generate_docs(seed=seed, orders=orders, days=days, profile=profile):
         out.write(json.dumps(doc, separators=(",", ":")) + "\n")
 
 
