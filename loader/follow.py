@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from loader.couch import Couch, CouchError, CouchUnavailable
-from loader.neighbours import DEFAULT_K, lists_db, read_checkpoint, rebuild, refresh, write_checkpoint
+from loader.neighbours import DEFAULT_K, compute_lists, lists_db, read_checkpoint, rebuild, write_checkpoint, write_lists
 
 ORDER_TYPES = ("checkout", "purchase")
 ORDER_SELECTOR = {"log_type": {"$in": list(ORDER_TYPES)}}
@@ -102,6 +102,8 @@ class Follower:
     settling: deque = field(default_factory=deque)
     orders_seen: int = 0
     lists_written: int = 0
+    batches: int = 0
+    seconds: dict = field(default_factory=lambda: {"feed": 0.0, "views": 0.0, "writes": 0.0})  # where the time goes
 
     def __post_init__(self):
         self.target = lists_db(self.couch)
@@ -119,12 +121,14 @@ class Follower:
                 self.settling.clear()
         since = self.settling[-1].next_since if self.settling else self.checkpoint["seq"]
         wait = self.wait_ms if not self.settling else max(0, int((self.settling[0].due - time.monotonic()) * 1000))
+        started = time.monotonic()
         body = read_changes(self.couch, since, limit=self.batch, wait_ms=wait, couchdb=self.couchdb)
+        self.seconds["feed"] += time.monotonic() - started
         if not body["results"] and not self.couchdb:
             time.sleep(min(wait, POLL_MS) / 1000)
         items = {item for change in body["results"] for item in order_items(change.get("doc"))}
         if items:
-            self.lists_written += refresh(self.couch, self.target, items, k=self.k)
+            self.recompute(items)
         self.orders_seen += len(body["results"])
         if self.settle and items:
             self.settling.append(Batch(items, time.monotonic() + self.settle, body["last_seq"]))
@@ -139,8 +143,18 @@ class Follower:
         """Recompute the batches whose settle time has passed; advance the checkpoint past them."""
         while self.settling and self.settling[0].due <= time.monotonic():
             batch = self.settling.popleft()
-            self.lists_written += refresh(self.couch, self.target, batch.items, k=self.k)
+            self.recompute(batch.items)
             self.save(batch.next_since)
+
+    def recompute(self, items: set[str]) -> None:
+        """Recompute the lists of `items` from the views and write them."""
+        started = time.monotonic()
+        lists = compute_lists(self.couch, items, k=self.k)
+        computed = time.monotonic()
+        self.lists_written += write_lists(self.target, lists, lambda some: compute_lists(self.couch, some, k=self.k))
+        self.seconds["views"] += computed - started
+        self.seconds["writes"] += time.monotonic() - computed
+        self.batches += 1
 
     def save(self, seq) -> None:
         self.checkpoint = write_checkpoint(self.target, seq, self.checkpoint)

@@ -99,12 +99,6 @@ def write_lists(target: Couch, lists: list[NeighbourList], recompute: Callable[[
     raise CouchError(409, "conflict", f"{len(lists)} lists kept conflicting after {WRITE_ATTEMPTS} attempts")
 
 
-def refresh(couch: Couch, target: Couch, items: Iterable[str], *, k: int = DEFAULT_K) -> int:
-    """Recompute the lists of `items` from the views and store them; return how many were written."""
-    recompute = lambda some: compute_lists(couch, some, k=k)  # noqa: E731
-    return write_lists(target, recompute(list(items)), recompute)
-
-
 def read_checkpoint(target: Couch) -> dict | None:
     return target.get_doc(CHECKPOINT_ID)
 
