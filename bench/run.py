@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import freshness, growth, ingestion, serving, views
+from bench import freshness, growth, ingestion, neighbours, serving, views
 from bench.common import SIZES, machine
 from loader import devdb
 from loader.couch import Couch, redact
@@ -28,6 +28,7 @@ SECTIONS = {
     "serving": ("Serving", serving),
     "freshness": ("Freshness", freshness),
     "growth": ("Growth", growth),
+    "neighbours": ("Neighbour lists", neighbours),
 }
 GOALS = [  # (goal, how the figure is read from the results, target, better when)
     ("service latency ≤ 1.3× the raw view queries, uncached (worst endpoint, p50)",
@@ -39,6 +40,13 @@ GOALS = [  # (goal, how the figure is read from the results, target, better when
      lambda r: r["freshness"]["index_update_vs_rebuild"], 0.05, "lower"),
     ("… end to end (write + update + first answer) ≤ 5 % of a full rebuild",
      lambda r: r["freshness"]["incremental_vs_rebuild"], 0.05, "lower"),
+    ("cart from the neighbour lists, p50 ≤ 10 ms (uncached)", lambda r: r["neighbours"]["cart"]["service_p50_ms"], 10, "lower"),
+    ("… p95 ≤ 30 ms", lambda r: r["neighbours"]["cart"]["service_p95_ms"], 30, "lower"),
+    ("item page from the neighbour lists, p50 ≤ 5 ms", lambda r: r["neighbours"]["item"]["service_p50_ms"], 5, "lower"),
+    ("cart and item page ≤ 1.5× their raw `_all_docs` read (worst, p50)",
+     lambda r: max(r["neighbours"]["cart"]["ratio_p50"], r["neighbours"]["item"]["ratio_p50"]), 1.5, "lower"),
+    ("order PUT → its items' lists, p95 ≤ 2 s at 20 orders/s",
+     lambda r: r["neighbours"]["freshness"][0]["p95_ms"] / 1000, 2.0, "lower"),
 ]
 
 
@@ -68,7 +76,7 @@ def report(results: dict, about: dict, size_name: str, seconds: float) -> str:
              "reported in ARCHITECTURE.md; the bounded load run is `bench/load_run.py` (README).", "",
              "| machine | |", "|---|---|"]
     lines += [f"| {key} | {value} |" for key, value in about.items()]
-    if all(name in results for name in ("serving", "ingestion", "freshness")):
+    if all(name in results for name in ("serving", "ingestion", "freshness", "neighbours")):
         lines += ["", "## Goals", "", "| goal | measured | met |", "|---|---|---|"]
         for goal, read, target, better in GOALS:
             value = read(results)

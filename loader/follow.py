@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from loader.couch import Couch, CouchError, CouchUnavailable
-from loader.neighbours import DEFAULT_K, compute_lists, lists_db, read_checkpoint, rebuild, write_checkpoint, write_lists
+from loader.neighbours import (DEFAULT_K, compute_lists, default_settle, lists_db, read_checkpoint, rebuild,
+                               write_checkpoint, write_lists)
 
 ORDER_TYPES = ("checkout", "purchase")
 ORDER_SELECTOR = {"log_type": {"$in": list(ORDER_TYPES)}}
@@ -75,12 +76,6 @@ def db_exists(couch: Couch) -> bool:
     return couch.db_request("HEAD", ok=(200, 404)).status_code == 200
 
 
-def is_cluster(couch: Couch) -> bool:
-    """True when the server has more than one node (a view read may miss a fresh write)."""
-    response = couch.request("GET", "_membership", ok=(200, 401, 403, 404))
-    return response.status_code == 200 and len(response.json().get("cluster_nodes", [])) > 1
-
-
 @dataclass
 class Batch:
     items: set[str]
@@ -115,7 +110,7 @@ class Follower:
             self.checkpoint = read_checkpoint(self.target) if db_exists(self.target) else None
             if self.checkpoint is None:
                 self.say("no lists yet: rebuilding every item's list")
-                done = rebuild(self.couch, k=self.k)
+                done = rebuild(self.couch, k=self.k, settle=self.settle)
                 self.say(f"rebuilt {done.items} lists in {done.seconds:.1f} s")
                 self.checkpoint = read_checkpoint(self.target)
                 self.settling.clear()
@@ -174,7 +169,7 @@ def follow(couch: Couch, *, k: int = DEFAULT_K, batch: int = 500, settle: float 
     while not stop():
         try:
             if follower is None:
-                settle_for = settle if settle is not None else (5.0 if is_cluster(couch) else 0.0)
+                settle_for = settle if settle is not None else default_settle(couch)
                 follower = Follower(couch, k=k, batch=batch, settle=settle_for, say=say)
                 say(f"following {couch.db} (K={k}, batch {batch}, settle {settle_for:g} s)")
             follower.step()

@@ -26,6 +26,7 @@ PREFIX = "n:"  # item ids may start with "_", document ids may not
 CHECKPOINT_ID = "_local/couchrec-worker"
 QUERY_THREADS = 4
 WRITE_ATTEMPTS = 5
+CLUSTER_SETTLE = 5.0
 
 
 @dataclass
@@ -118,14 +119,27 @@ class Rebuild:
     checkpoint: str | int | None  # the seq written as the worker's start, None when one was kept
 
 
-def rebuild(couch: Couch, *, k: int = DEFAULT_K, batch: int = 200,
+def is_cluster(couch: Couch) -> bool:
+    """True when the server has more than one node (a view read may then miss a fresh write)."""
+    response = couch.request("GET", "_membership", ok=(200, 401, 403, 404))
+    return response.status_code == 200 and len(response.json().get("cluster_nodes", [])) > 1
+
+
+def default_settle(couch: Couch) -> float:
+    """Seconds to let a cluster's views catch up with what the changes feed shows: 5 on a cluster, else 0."""
+    return CLUSTER_SETTLE if is_cluster(couch) else 0.0
+
+
+def rebuild(couch: Couch, *, k: int = DEFAULT_K, batch: int = 200, settle: float = 0.0,
             progress: Callable[[int, int], None] = lambda done, total: None) -> Rebuild:
     """Recompute every item's list. Changes after the seq read first are left to the worker, which
-    replays them (recomputing twice is harmless), so writes during a rebuild are never lost."""
+    replays them (recomputing twice is harmless), so writes during a rebuild are never lost; on a
+    cluster, `settle` seconds pass after that read so the views hold every write up to it."""
     started = time.monotonic()
     target = lists_db(couch)
     target.ensure_db()
     start_seq = couch.db_info()["update_seq"]
+    time.sleep(settle)
     rows = couch.query_view("recommend", "item_purchases", group=True)["rows"]
     counts = {row["key"]: row["value"] for row in rows}
     recompute = lambda some: compute_lists(couch, some, k=k)  # noqa: E731

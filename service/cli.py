@@ -287,7 +287,8 @@ def neighbours_rebuild(batch: int, quiet: bool):
             def progress(done: int, total: int) -> None:
                 bar.total = total
                 bar.update(done - bar.n)
-            done = neighbours.rebuild(couch, k=settings().neighbours_k, batch=batch, progress=progress)
+            done = neighbours.rebuild(couch, k=settings().neighbours_k, batch=batch, progress=progress,
+                                      settle=neighbours.default_settle(couch))
     except (CouchUnavailable, CouchError) as exc:
         raise database_trouble(exc, couch) from None
     click.echo(f"{done.items} lists written to {couch.db}{neighbours.SUFFIX} in {done.seconds:.1f} s")
