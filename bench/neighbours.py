@@ -8,13 +8,13 @@ database), alternated request by request; the worker's cost per new order when
 catching up; and freshness: orders PUT through the service at a steady rate,
 each with one brand-new item, timed from the PUT's acknowledgement until that
 item's list (written in the same `_bulk_docs` as the order's other items)
-appears in the lists database's changes feed.
-
-    COUCHDB_URL=http://admin:admin@127.0.0.1:5984 bash scripts/bench --only neighbours
+appears in the lists database's changes feed. Run it alone with
+`COUCHDB_URL=… bash scripts/bench --only neighbours`.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import statistics
 import threading
@@ -215,12 +215,14 @@ def run(url: str, size: Size) -> dict:
             server = couch.server_info()
             result = {
                 "database": f"{server.vendor} {server.version}",
+                "load_average_at_start": [round(value, 1) for value in os.getloadavg()],
                 "orders": len(baskets), "products": len({i for b in baskets for i in b}),
                 "views_build_s": round(index_seconds, 1),
                 "rebuild": {"items": done.items, "seconds": round(time.monotonic() - started, 1), "k": DEFAULT_K},
                 **serving(url, couch, baskets, carts, items, ROUNDS[size.name]),
                 "catch_up": catch_up_cost(couch, baskets, orders // 30),
                 "freshness": [freshness(url, couch, baskets, rate, RATE_SECONDS[size.name]) for rate in rates],
+                "load_average_at_end": [round(value, 1) for value in os.getloadavg()],
             }
         finally:
             lists_db(couch).delete_db()
