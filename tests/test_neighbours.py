@@ -16,12 +16,13 @@ from loader.couch import Couch
 from loader.designdocs import compile_all, warm_views
 from loader.evaluate import THROUGH_LISTS, evaluate
 from loader.baskets import Basket
-from loader.follow import Follower, db_exists, pending_changes
+from loader.follow import Follower, db_exists, follow, pending_changes
 from loader.ingest import PendingLog, write_logs
 from loader.neighbours import LIST_SCORES, ListReader, compute_lists, is_cluster, lists_db, read_checkpoint, rebuild
 from loader.recommend import recommend
 from loader.viewcache import ViewCache
 from tests.eventually import eventually
+from tests.faults import FaultyProxy
 from tests.servers import REPO_DIR, LiveService
 from tests.test_recommendations import fixture_logs
 
@@ -236,3 +237,32 @@ def test_the_rebuild_command_reports_what_it_wrote(lists_cleanup):
         assert_lists_exact(shop, k=2)
 
     eventually(rebuilt_by_the_command, timeout=60)
+
+
+def test_the_worker_rides_out_an_outage(lists_cleanup):
+    shop = lists_cleanup
+    write(shop, fixture_logs())
+    proxy = FaultyProxy(shop.url)
+    stopping = threading.Event()
+    lines: list[str] = []
+    through_proxy = Couch(proxy.url, shop.db, timeout=5)
+    worker = threading.Thread(target=follow, args=(through_proxy,),
+                              kwargs={"stop": stopping.is_set, "say": lines.append}, daemon=True)
+    try:
+        worker.start()
+        eventually(lambda: assert_lists_exact(shop), timeout=60)
+        proxy.set_mode("down")
+        write(shop, random_orders(random.Random(10), 40, "outage"))
+        eventually(lambda: check_retrying(lines), timeout=30)
+        proxy.set_mode("pass")
+        eventually(lambda: assert_lists_exact(shop), timeout=90, interval=1.0)
+    finally:
+        stopping.set()
+        proxy.set_mode("pass")
+        worker.join(timeout=60)
+        proxy.stop()
+    assert not worker.is_alive()
+
+
+def check_retrying(lines: list[str]) -> None:
+    assert any("retrying in" in line for line in lines)
