@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import freshness, growth, ingestion, scaling, serving, views
+from bench import freshness, growth, ingestion, neighbours, scaling, serving, views
 from bench.common import SIZES, machine
 from loader import devdb
 from loader.couch import Couch, redact
@@ -28,6 +28,7 @@ SECTIONS = {
     "serving": ("Serving", serving),
     "freshness": ("Freshness", freshness),
     "growth": ("Growth", growth),
+    "neighbours": ("Neighbour lists", neighbours),
     "scaling": ("Scaling: single node against a 3-node cluster", scaling),
 }
 # Scaling starts its own CouchDB single node and cluster (../shared/couchdb), so it runs only when asked:
@@ -44,6 +45,16 @@ GOALS = [  # (goal, how the figure is read from the results, target, better when
      lambda r: r["freshness"]["index_update_vs_rebuild"], 0.05, "lower", ("freshness",)),
     ("… end to end (write + update + first answer) ≤ 5 % of a full rebuild",
      lambda r: r["freshness"]["incremental_vs_rebuild"], 0.05, "lower", ("freshness",)),
+    ("cart from the neighbour lists, p50 ≤ 10 ms (uncached)", lambda r: r["neighbours"]["cart"]["service_p50_ms"], 10,
+     "lower", ("neighbours",)),
+    ("… p95 ≤ 30 ms", lambda r: r["neighbours"]["cart"]["service_p95_ms"], 30, "lower", ("neighbours",)),
+    ("item page from the neighbour lists, p50 ≤ 5 ms", lambda r: r["neighbours"]["item"]["service_p50_ms"], 5,
+     "lower", ("neighbours",)),
+    ("cart and item page ≤ 1.5× their raw `_all_docs` read (worst, p50)",
+     lambda r: max(r["neighbours"]["cart"]["ratio_p50"], r["neighbours"]["item"]["ratio_p50"]), 1.5, "lower",
+     ("neighbours",)),
+    ("order PUT → its items' lists, p95 ≤ 2 s at 20 orders/s",
+     lambda r: r["neighbours"]["freshness"][0]["p95_ms"] / 1000, 2.0, "lower", ("neighbours",)),
 ]
 
 

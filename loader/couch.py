@@ -170,7 +170,8 @@ class Couch:
         try:
             response = self.session.request(method, f"{self.url}/{path}", **kwargs)
             status = response.status_code
-        except (requests.ConnectionError, requests.Timeout) as exc:
+        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
+            # ChunkedEncodingError: the connection was cut in the middle of an answer
             raise CouchUnavailable(f"CouchDB at {redact(self.url)} did not answer: {exc.__class__.__name__}") from exc
         except requests.exceptions.RetryError as exc:
             raise CouchUnavailable(f"CouchDB at {redact(self.url)} kept failing: {exc}") from exc

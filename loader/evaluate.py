@@ -9,6 +9,9 @@ runs), once per score, and to the popularity baseline. Reported per scorer:
 hit-rate@k (the held-out item is in the top k), recall@k (held-out items found;
 equal to hit-rate when one item is held out), MRR (1/rank, 0 past k) and
 catalogue coverage (distinct items recommended / items in the train orders).
+Count and confidence are also asked through the stored neighbour lists (top
+`neighbours_k` per item, loader/neighbours.py), the path the service takes, so
+the cost of keeping only K neighbours shows as a hit-rate difference.
 """
 
 from __future__ import annotations
@@ -25,12 +28,14 @@ from loader.couch import Couch
 from loader.designdocs import compile_all, install_all
 from loader.indexing import warm_views
 from loader.ingest import PendingLog, write_logs
+from loader.neighbours import DEFAULT_K, LIST_SCORES, ListReader, lists_db, rebuild
 from loader.recommend import popular, recommend
 from loader.schema import MAX_BASKET_ITEMS
 from loader.scoring import SCORES
 from loader.viewcache import ViewCache
 
 BASELINE = "popularity"
+THROUGH_LISTS = {f"{name} (lists)": name for name in LIST_SCORES}
 UNDATED = "2026-01-01T00:00:00.000Z"
 
 
@@ -108,6 +113,7 @@ def evaluate(
     test_fraction: float = 0.2,
     seed: int = 7,
     max_test: int | None = None,
+    neighbours_k: int = DEFAULT_K,
     say: Callable[[str], None] = lambda message: None,
 ) -> Evaluation:
     """Train in a fresh database, query the real recommender for every test basket, tally the scorers."""
@@ -122,8 +128,12 @@ def evaluate(
         warm_views(couch, compile_all(), say=say, timeout=7200)
         seconds["load_and_index"] = time.monotonic() - started
         say(f"{len(train)} train orders loaded and indexed in {seconds['load_and_index']:.0f} s ({how} split)")
+        started = time.monotonic()
+        rebuild(couch, k=neighbours_k)
+        seconds["neighbour_lists"] = time.monotonic() - started
         views = ViewCache(couch, update="false", max_age=float("inf"))  # nothing changes while we ask
-        tallies = {name: Tally() for name in (*SCORES, BASELINE)}
+        lists = ListReader(lists_db(couch))
+        tallies = {name: Tally() for name in (*SCORES, *THROUGH_LISTS, BASELINE)}
         queries = [basket for basket in test if len(basket.items) >= 2][:max_test]
         started = time.monotonic()
         for number, basket in enumerate(queries, start=1):
@@ -132,6 +142,9 @@ def evaluate(
             for name in SCORES:
                 ranked = [r.item_id for r in recommend(views, seeds, score=name, limit=k)]
                 tallies[name].add(ranked, held_out)
+            for row, name in THROUGH_LISTS.items():
+                ranked = [r.item_id for r in recommend(views, seeds, score=name, limit=k, lists=lists)]
+                tallies[row].add(ranked, held_out)
             tallies[BASELINE].add([item for item, _ in popular(views, limit=k, exclude=set(seeds))], held_out)
             if number % 100 == 0:
                 say(f"  {number} of {len(queries)} test baskets asked")
@@ -141,3 +154,4 @@ def evaluate(
         return Evaluation(k, how, len(train), len(queries), catalogue, results, seconds)
     finally:
         couch.delete_db()
+        lists_db(couch).delete_db()

@@ -2,7 +2,9 @@
 
 For seed items (one product, a cart, a user's history): one grouped range query
 per seed on `co_purchase` gives n_ab for every co-bought b; one `keys` query on
-`item_purchases` gives n_a and n_b; `orders` gives N. Per-seed scores are summed
+`item_purchases` gives n_a (and n_b, for the scores that read it); `orders` gives
+N. For count and confidence, a seed's stored neighbour list (its top K by n_ab,
+loader/neighbours.py) stands in for its range query. Per-seed scores are summed
 and each result remembers which seeds it came from. When co-purchases give too
 few results, popular items fill the list, marked as such, under the same
 exclusions.
@@ -11,16 +13,18 @@ exclusions.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from loader.couch import carry_deadline
+from loader.neighbours import LIST_SCORES, ListReader
 from loader.scoring import score as pair_score
 from loader.viewcache import ViewCache
 
 DEFAULT_SCORE = "confidence"  # chosen in docs/evaluation.md
 DEFAULT_MIN_SUPPORT = 1
 SCORES_USING_N = ("lift", "llr")  # the others need no order count, so no query for it
+SCORES_USING_N_B = ("jaccard", "cosine", "lift", "llr")  # count and confidence need only the seeds' n_a
 MAX_SEEDS = 50
 MAX_SESSIONS = 500  # sessions read per "also viewed" question
 POPULAR_KINDS = {"purchases": ("purchase", "item_purchases"), "views": ("view", "item_views")}
@@ -35,7 +39,8 @@ class Recommendation:
     source: str = "co_purchase"
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        return {"item_id": self.item_id, "score": self.score, "support": self.support, "because": list(self.because),
+                "source": self.source}  # by hand: dataclasses.asdict deep-copies, a few ms for a cart's answer
 
 
 def co_purchases(views: ViewCache, seed: str) -> dict[str, int]:
@@ -66,17 +71,27 @@ def recommend(
     limit: int = 10,
     min_support: int = DEFAULT_MIN_SUPPORT,
     backfill: bool = True,
+    lists: ListReader | None = None,
 ) -> list[Recommendation]:
-    """Rank items bought with `seeds`; never return a seed or an excluded item."""
+    """Rank items bought with `seeds`; never return a seed or an excluded item.
+
+    With `lists`, a count or confidence question reads the seeds' stored neighbour lists
+    (loader/neighbours.py) in one round trip; seeds without a list are asked of the views."""
     seeds = list(dict.fromkeys(seeds))[:MAX_SEEDS]
     banned = set(seeds) | set(exclude)
-    if len(seeds) > 1:
-        with ThreadPoolExecutor(max_workers=min(8, len(seeds))) as pool:
-            pairs = dict(zip(seeds, pool.map(carry_deadline(lambda seed: co_purchases(views, seed)), seeds)))
+    stored = lists.read(seeds) if lists is not None and score in LIST_SCORES else {}
+    pairs = {seed: stored[seed].neighbours for seed in stored}
+    asked = [seed for seed in seeds if seed not in stored]
+    if len(asked) > 1:
+        with ThreadPoolExecutor(max_workers=min(8, len(asked))) as pool:
+            pairs.update(zip(asked, pool.map(carry_deadline(lambda seed: co_purchases(views, seed)), asked)))
     else:
-        pairs = {seed: co_purchases(views, seed) for seed in seeds}
+        pairs.update({seed: co_purchases(views, seed) for seed in asked})
     candidates = {b for counts in pairs.values() for b, n_ab in counts.items() if n_ab >= min_support} - banned
-    counts = purchase_counts(views, set(seeds) | candidates) if candidates else {}
+    counts = {seed: stored[seed].n_a for seed in stored}
+    if candidates:  # n_b only for the scores that read it: never thousands of keys for count or confidence
+        counts.update(purchase_counts(views, (set(asked) | (candidates if score in SCORES_USING_N_B else set()))
+                                      - set(counts)))
     orders = order_count(views) if candidates and score in SCORES_USING_N else 0
     found: dict[str, Recommendation] = {}
     for seed in seeds:
@@ -84,7 +99,7 @@ def recommend(
             if item not in candidates or n_ab < min_support:
                 continue
             result = found.setdefault(item, Recommendation(item, 0.0, 0))
-            result.score += pair_score(score, n_ab, counts[seed], counts[item], orders)
+            result.score += pair_score(score, n_ab, counts[seed], counts.get(item, 0), orders)
             result.support += n_ab
             result.because.append(seed)
     ranked = sorted(found.values(), key=lambda r: (-r.score, r.item_id))[:limit]

@@ -29,12 +29,13 @@ class Settings:
     ingest_keys: tuple[str, ...] = ()
     read_keys: tuple[str, ...] = ()
     cors_origins: tuple[str, ...] = ()
+    neighbours_k: int = 100
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
         """Read COUCHDB_URL, COUCHREC_DB, COUCHREC_TIMEOUT, COUCHREC_VIEW_UPDATE, COUCHREC_MAX_BODY_BYTES,
         COUCHREC_MAX_BULK_DOCS, COUCHREC_CACHE_SECONDS, COUCHREC_WEB_ASSETS, COUCHREC_INGEST_KEYS,
-        COUCHREC_READ_KEYS and COUCHREC_CORS_ORIGINS; unset ones keep their defaults."""
+        COUCHREC_READ_KEYS, COUCHREC_CORS_ORIGINS and COUCHREC_NEIGHBOURS_K; unset ones keep their defaults."""
         defaults = cls()
         view_update = environ.get("COUCHREC_VIEW_UPDATE", defaults.view_update)
         if view_update not in VIEW_UPDATE_CHOICES:
@@ -51,6 +52,7 @@ class Settings:
             ingest_keys=api_keys(environ, "COUCHREC_INGEST_KEYS"),
             read_keys=api_keys(environ, "COUCHREC_READ_KEYS"),
             cors_origins=origins(environ, "COUCHREC_CORS_ORIGINS"),
+            neighbours_k=positive(environ, "COUCHREC_NEIGHBOURS_K", defaults.neighbours_k, int),
         )
 
 

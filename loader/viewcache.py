@@ -67,3 +67,18 @@ class ViewCache:
             while len(self.entries) > self.max_entries:
                 self.entries.popitem(last=False)
         return answer
+
+
+class RevalidateOnFirstQuery:
+    """One request's view reader: the shared cache is revalidated only if a view is asked at all
+    (a question answered from the neighbour lists then costs no `GET /db`)."""
+
+    def __init__(self, cache: ViewCache):
+        self.cache = cache
+        self.checked = False
+
+    def query(self, ddoc: str, view: str, **params) -> dict:
+        if not self.checked:
+            self.cache.revalidate()
+            self.checked = True
+        return self.cache.query(ddoc, view, **params)

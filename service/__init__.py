@@ -6,6 +6,7 @@ from flask import Flask
 
 from loader.couch import Couch
 from loader.designdocs import compile_all
+from loader.neighbours import ListReader, lists_db
 from loader.settings import Settings
 from loader.viewcache import ViewCache
 from service.params import AnyText
@@ -27,6 +28,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         "couch": couch,
         "views": ViewCache(couch, update=settings.view_update, max_age=settings.cache_seconds,
                            observe=metrics.observe_cache),
+        "lists": ListReader(lists_db(couch)),
         "ddocs": compile_all(),
     }
     logs.init_app(app)  # first: every request gets its id and start time before anything can refuse it

@@ -5,13 +5,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
 
 import click
+from tqdm import tqdm
 
-from loader import baskets, bulk, designdocs, evaluate, indexing, security, verify
+from loader import baskets, bulk, designdocs, evaluate, follow, indexing, neighbours, security, verify
 from loader import devdb as local_db
 from loader.couch import Couch, CouchError, CouchUnavailable, redact
 from loader.generate import PROFILES
@@ -258,8 +260,10 @@ def generate(seed: int, orders: int, days: int, profile: str, out):
               help="Ask for at most this many test baskets. Defaults to all of them.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the results as JSON to this file.")
+@click.option("--neighbours-k", type=click.IntRange(1), default=None,
+              help="Neighbours kept per item for the '(lists)' rows. Defaults to COUCHREC_NEIGHBOURS_K (100).")
 def evaluate_command(baskets_file: Path, k: int, test_fraction: float, seed: int, max_test: int | None,
-                     json_path: Path | None):
+                     json_path: Path | None, neighbours_k: int | None):
     """Score every recommender against held-out purchases from BASKETS_FILE, in a fresh database.
 
     BASKETS_FILE: JSON lines with an `items` list per order (or checkout/purchase logs), a CSV with
@@ -272,7 +276,7 @@ def evaluate_command(baskets_file: Path, k: int, test_fraction: float, seed: int
     couch = connect()
     try:
         result = evaluate.evaluate(couch.url, found, k=k, test_fraction=test_fraction, seed=seed, max_test=max_test,
-                                   say=lambda message: click.echo(message, err=True))
+                                   neighbours_k=neighbours_k or settings().neighbours_k, say=lambda message: click.echo(message, err=True))
     except (CouchUnavailable, CouchError) as exc:
         raise database_trouble(exc, couch) from None
     click.echo(f"{baskets_file.name}: {len(found)} orders, {result.train_orders} to train on ({result.split} split), "
@@ -281,6 +285,62 @@ def evaluate_command(baskets_file: Path, k: int, test_fraction: float, seed: int
     click.echo(f"best score: {result.best()}")
     if json_path:
         json_path.write_text(json.dumps({"file": baskets_file.name, **dataclasses.asdict(result)}, indent=2) + "\n")
+
+
+# -- neighbour lists ---------------------------------------------------------------
+
+
+@main.group("neighbours")
+def neighbours_group():
+    """Each item's top-K co-bought items, stored in <db>-neighbours for fast recommendations."""
+
+
+@neighbours_group.command("rebuild")
+@click.option("--batch", default=200, show_default=True, type=click.IntRange(1, 10_000),
+              help="Lists computed and written per _bulk_docs request.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def neighbours_rebuild(batch: int, quiet: bool):
+    """Recompute every item's neighbour list from the views (K = COUCHREC_NEIGHBOURS_K, default 100).
+
+    Safe while orders are written and while `couchrec worker` runs: what changes during the
+    rebuild is replayed by the worker."""
+    couch = connect(retries=8, timeout=120)
+    try:
+        designdocs.warm_views(couch, designdocs.compile_all(), say=lambda line: click.echo(line, err=True),
+                              timeout=3600)
+        with tqdm(total=0, unit="item", disable=quiet, file=sys.stderr) as bar:
+            def progress(done: int, total: int) -> None:
+                bar.total = total
+                bar.update(done - bar.n)
+            done = neighbours.rebuild(couch, k=settings().neighbours_k, batch=batch, progress=progress,
+                                      settle=neighbours.default_settle(couch))
+    except (CouchUnavailable, CouchError) as exc:
+        raise database_trouble(exc, couch) from None
+    click.echo(f"{done.items} lists written to {couch.db}{neighbours.SUFFIX} in {done.seconds:.1f} s")
+
+
+def stop_now(*_) -> None:
+    raise KeyboardInterrupt
+
+
+@main.command()
+@click.option("--batch", default=500, show_default=True, type=click.IntRange(1, 10_000),
+              help="Most orders taken from the changes feed at once.")
+@click.option("--settle", type=click.FloatRange(0), default=None,
+              help="Seconds after which a batch's lists are recomputed once more, for views that lag the feed. "
+                   "Defaults to 5 on a cluster, 0 on a single node.")
+def worker(batch: int, settle: float | None):
+    """Keep the neighbour lists fresh: follow the orders in the changes feed until stopped (Ctrl-C or SIGTERM).
+
+    Builds every list first when there are none. Database outages are reported and retried."""
+    couch = connect(timeout=60)
+    signal.signal(signal.SIGTERM, stop_now)  # safe at any point: an unfinished batch is replayed on restart
+    try:
+        follow.follow(couch, k=settings().neighbours_k, batch=batch, settle=settle,
+                      say=lambda line: click.echo(f"{time.strftime('%H:%M:%S')} {line}", err=True))
+    except KeyboardInterrupt:
+        pass
+    click.echo("worker stopped", err=True)
 
 
 # -- service -----------------------------------------------------------------------

@@ -6,7 +6,8 @@ from flask import current_app
 
 from loader.couch import Couch
 from loader.settings import Settings
-from loader.viewcache import ViewCache
+from loader.neighbours import ListReader
+from loader.viewcache import RevalidateOnFirstQuery, ViewCache
 
 
 def get_couch() -> Couch:
@@ -18,6 +19,16 @@ def get_views() -> ViewCache:
     views = current_app.extensions["couchrec"]["views"]
     views.revalidate()
     return views
+
+
+def get_views_when_asked() -> RevalidateOnFirstQuery:
+    """The cached view reader, revalidated only when this request first queries a view."""
+    return RevalidateOnFirstQuery(current_app.extensions["couchrec"]["views"])
+
+
+def get_lists() -> ListReader:
+    """The reader of the stored neighbour lists (loader/neighbours.py)."""
+    return current_app.extensions["couchrec"]["lists"]
 
 
 def get_settings() -> Settings:

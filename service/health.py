@@ -1,4 +1,4 @@
-"""Liveness and readiness probes."""
+"""Liveness and readiness probes, and how far behind the neighbour lists are."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from flask import Blueprint, jsonify
 
 from loader.couch import CouchError, CouchUnavailable
 from loader.designdocs import diff_all
+from loader.follow import pending_changes
 from service.db import get_couch, get_ddocs
-from service.openapi import operation
+from service.openapi import READS, operation
 
 bp = Blueprint("health", __name__)
 
@@ -33,3 +34,14 @@ def readyz():
         return jsonify({"status": "unavailable", "database": "reachable", "stale_design_docs": stale,
                         "reason": reason}), 503
     return jsonify({"status": "ok", "database": "reachable", "design_docs": "current"})
+
+
+@bp.get("/status/neighbours")
+@operation(summary="How far the neighbour lists lag the orders", tag="operations", access="public",
+           description="`pending_changes`: changes to the log database after the worker's checkpoint (an upper "
+                       "bound on the orders not yet in the lists); `checkpoint_age_s`: seconds since the worker "
+                       "last advanced it. `lists` is `absent` until `couchrec neighbours rebuild` or `couchrec worker` "
+                       "has run (recommendations then come from the views).",
+           responses={200: "NeighboursLag"}, errors=READS)
+def neighbours_status():
+    return jsonify(pending_changes(get_couch()))

@@ -5,9 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 
 from loader.recommend import DEFAULT_MIN_SUPPORT, DEFAULT_SCORE, MAX_SEEDS, Recommendation, recommend, user_history
+from loader.schema import MAX_BASKET_ITEMS
 from loader.scoring import SCORES
 from service.bodies import json_body
-from service.db import get_views
+from service.db import get_lists, get_views_when_asked
 from service.errors import ApiError
 from service.openapi import READS, operation
 from service.params import choice, integer, reference, text
@@ -20,12 +21,24 @@ OPTIONS = (
     choice("score", "How a co-purchase pair is scored (see docs/evaluation.md).", SCORES, DEFAULT_SCORE),
     integer("min_support", "Ignore pairs bought together in fewer orders.", DEFAULT_MIN_SUPPORT, 1, 1_000_000),
 )
-CART_ITEMS = text("items", f"The cart: 1 to {MAX_SEEDS} item ids, comma-separated.", str,
+CART_ITEMS = text("items", f"The cart: 1 to {MAX_BASKET_ITEMS} item ids, comma-separated (POST a large cart: "
+                  "gunicorn refuses request lines over 4094 bytes).", str,
                   {"type": "string", "minLength": 1}, "i1,i2")
 ITEM_ID = {"item_id": ("The item's id.", kind_schema("ref"))}
 USER_ID = {"user_id": ("The user's id.", kind_schema("ref"))}
 ANSWERS = {200: "Recommendations"}
 ERRORS = (400, *READS)
+CART_RULE = (f"Every cart item is excluded from the answer; the first {MAX_SEEDS} distinct ones (in cart order) "
+             "seed the scores, as the co_purchase view pairs the first 50 distinct items of an order.")
+
+
+def seeds_of(items: list[str]) -> list[str]:
+    """The items that seed the scores: the first MAX_SEEDS distinct ones, in order."""
+    return list(dict.fromkeys(items))[:MAX_SEEDS]
+
+
+def ask(seeds: list[str], query: dict, exclude: set[str] = frozenset()) -> list[Recommendation]:
+    return recommend(get_views_when_asked(), seeds, exclude=exclude, lists=get_lists(), **query)
 
 
 def answer(seeds: list[str], results: list[Recommendation], query: dict, **extra):
@@ -41,18 +54,19 @@ def options(query: dict) -> dict:
            query=OPTIONS, responses=ANSWERS, errors=ERRORS)
 def for_item(item_id: str, query: dict):
     item_id = reference(item_id, "item_id")
-    return answer([item_id], recommend(get_views(), [item_id], **query), query)
+    return answer([item_id], ask([item_id], query), query)
 
 
 def for_cart(items: object, query: dict):
-    if not isinstance(items, list) or not 1 <= len(items) <= MAX_SEEDS:
-        raise ApiError(400, f"must list 1 to {MAX_SEEDS} item ids", field="items")
+    if not isinstance(items, list) or not 1 <= len(items) <= MAX_BASKET_ITEMS:
+        raise ApiError(400, f"must list 1 to {MAX_BASKET_ITEMS} item ids", field="items")
     cart = [reference(item, f"items[{index}]") for index, item in enumerate(items)]
-    return answer(cart, recommend(get_views(), cart, **options(query)), options(query))
+    seeds = seeds_of(cart)
+    return answer(seeds, ask(seeds, options(query), exclude=set(cart)), options(query))
 
 
 @bp.get("/recommendations/cart")
-@operation(summary="Items to add to a cart", tag="recommendations", description="Cart items are never recommended.",
+@operation(summary="Items to add to a cart", tag="recommendations", description=CART_RULE,
            query=(CART_ITEMS, *OPTIONS), responses=ANSWERS, errors=ERRORS)
 def for_cart_in_query(query: dict):
     return for_cart([item for item in (query["items"] or "").split(",") if item], query)
@@ -60,7 +74,7 @@ def for_cart_in_query(query: dict):
 
 @bp.post("/recommendations/cart")
 @operation(summary="Items to add to a cart (the cart in the body)", tag="recommendations",
-           description="Cart items are never recommended.", body={"application/json": {"$ref": "#/components/schemas/Cart"}},
+           description=CART_RULE, body={"application/json": {"$ref": "#/components/schemas/Cart"}},
            query=OPTIONS, responses=ANSWERS, errors=(413, *ERRORS))
 def for_cart_in_body(query: dict):
     body = json_body()
@@ -75,7 +89,6 @@ def for_cart_in_body(query: dict):
            responses={200: "UserRecommendations"}, errors=ERRORS)
 def for_user(user_id: str, query: dict):
     user_id = reference(user_id, "user_id")
-    views = get_views()
-    history = user_history(views, user_id)
-    results = recommend(views, history[:MAX_SEEDS], exclude=set(history), **query)
-    return answer(history[:MAX_SEEDS], results, query, user_id=user_id, purchased_items=len(history))
+    history = user_history(get_views_when_asked(), user_id)
+    results = ask(seeds_of(history), query, exclude=set(history))
+    return answer(seeds_of(history), results, query, user_id=user_id, purchased_items=len(history))

@@ -8,8 +8,7 @@ against real answers by tests/test_openapi.py.
 from __future__ import annotations
 
 from loader.pagetimes import QUANTILES
-from loader.recommend import MAX_SEEDS
-from loader.schema import BASKET_LINE, COMMON_FIELDS, FIELD_KINDS, LOG_TYPES, SCHEMA
+from loader.schema import BASKET_LINE, COMMON_FIELDS, FIELD_KINDS, LOG_TYPES, MAX_BASKET_ITEMS, SCHEMA
 from loader.scoring import SCORES
 
 NUMBER = {"type": "number"}
@@ -133,7 +132,7 @@ def components() -> dict:
         "Recommendation": recommendation(),
         "Recommendations": recommendations(),
         "UserRecommendations": recommendations("user_id", "purchased_items"),
-        "Cart": obj({"items": {"type": "array", "items": kind_schema("ref"), "minItems": 1, "maxItems": MAX_SEEDS}}),
+        "Cart": obj({"items": {"type": "array", "items": kind_schema("ref"), "minItems": 1, "maxItems": MAX_BASKET_ITEMS}}),
         "PopularProducts": obj({
             "by": {"type": "string", "enum": ["purchases", "views"]}, "days": nullable(COUNT), "limit": COUNT,
             "results": {"type": "array", "items": obj({"item_id": TEXT, "count": COUNT})},
@@ -141,6 +140,8 @@ def components() -> dict:
         "AlsoViewed": obj({"item_id": TEXT, "limit": COUNT,
                            "results": {"type": "array", "items": ref("Recommendation")}}),
         "Health": obj({"status": {"const": "ok"}}),
+        "NeighboursLag": obj({"lists": {"type": "string", "enum": ["present", "absent"]},
+                              "pending_changes": nullable(COUNT), "checkpoint_age_s": nullable(NUMBER)}),
         "Readiness": obj({"status": {"type": "string", "enum": ["ok", "unavailable"]},
                           "database": {"type": "string", "enum": ["reachable", "unreachable"]},
                           "design_docs": TEXT, "stale_design_docs": {"type": "array", "items": TEXT},

@@ -7,7 +7,7 @@ import sys
 from loader.couch import Couch
 from tests.servers import REPO_DIR
 
-SECTIONS = ("ingestion", "views", "serving", "freshness", "growth")
+SECTIONS = ("ingestion", "views", "serving", "freshness", "growth", "neighbours")
 
 
 def test_the_benchmark_suite_runs_and_writes_every_table(couchdb_url):
@@ -16,7 +16,8 @@ def test_the_benchmark_suite_runs_and_writes_every_table(couchdb_url):
     assert done.returncode == 0, done.stderr[-3000:]
     out = REPO_DIR / "test-artifacts" / "bench"
     text = (out / "benchmarks.md").read_text()
-    for heading in ("### Goals", "### Ingestion", "### View build", "### Serving", "### Freshness", "### Growth"):
+    for heading in ("### Goals", "### Ingestion", "### View build", "### Serving", "### Freshness", "### Growth",
+                    "### Neighbour lists"):
         assert heading in text
     kind = Couch(couchdb_url, "_").server_info().vendor  # results are kept per database kind
     results = {name: json.loads((out / kind / f"{name}.json").read_text()) for name in SECTIONS}
@@ -27,3 +28,5 @@ def test_the_benchmark_suite_runs_and_writes_every_table(couchdb_url):
     assert results["freshness"]["rebuild"] > 0 and results["freshness"]["incremental"] > 0
     assert len(results["growth"]["rows"]) >= 1 and results["growth"]["machine"]["cores"] > 0
     assert results["views"]["machine"]["database"]
+    assert results["neighbours"]["rebuild"]["items"] > 0 and results["neighbours"]["cart"]["raw_p50_ms"] > 0
+    assert all(row["reflected"] == row["orders"] for row in results["neighbours"]["freshness"])

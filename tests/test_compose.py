@@ -133,8 +133,6 @@ def test_every_couchrec_command_exists(name):
         for word in command[1:]:
             if word.startswith("-"):
                 break
-            if word == "worker" and "worker" not in couchrec_cli.commands:
-                pytest.skip("`couchrec worker` comes with the neighbour-list branch")
             assert word in group.commands, f"{service_name} runs {' '.join(command)}: no such command"
             group = group.commands[word]
 

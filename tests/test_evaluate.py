@@ -5,7 +5,7 @@ import json
 from click.testing import CliRunner
 
 from loader.baskets import Basket, read_baskets
-from loader.evaluate import BASELINE, evaluate, split_baskets
+from loader.evaluate import BASELINE, THROUGH_LISTS, evaluate, split_baskets
 from loader.generate import generate
 from loader.scoring import SCORES
 from service.cli import main
@@ -54,7 +54,7 @@ def test_co_purchase_scores_beat_popularity_on_generated_groups(couchdb_url):
     baskets = [Basket(d["order_id"], tuple(i if isinstance(i, str) else i["item_id"] for i in d["items"]),
                       d["timestamp"]) for d in generate(seed=3, orders=400) if d["log_type"] == "checkout"]
     result = evaluate(couchdb_url, baskets, k=10, max_test=40)
-    assert set(result.results) == {*SCORES, BASELINE}
+    assert set(result.results) == {*SCORES, *THROUGH_LISTS, BASELINE}
     assert result.split == "time" and result.test_queries == 40
     assert result.results["llr"]["hit_rate"] > result.results[BASELINE]["hit_rate"]
     assert result.results["llr"]["coverage"] > result.results[BASELINE]["coverage"]

@@ -65,6 +65,7 @@ def conforms(document, answer: requests.Response, path: str, method: str):
 CASES = [  # (method, documented path, actual path, request keywords, expected status)
     ("get", "/healthz", "/healthz", {}, 200),
     ("get", "/readyz", "/readyz", {}, 200),
+    ("get", "/status/neighbours", "/status/neighbours", {}, 200),
     ("get", "/stats/page-times", "/stats/page-times", {}, 200),
     ("get", "/stats/page-times", "/stats/page-times", {"params": {"by": "hour", "percentiles": "false"}}, 200),
     ("get", "/stats/page-times", "/stats/page-times", {"params": {"by": "week"}}, 400),

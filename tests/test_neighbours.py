@@ -1,0 +1,270 @@
+"""Neighbour lists chained after the views: rebuilt, kept fresh by the worker, served, and always
+equal to what the exact view path answers once the worker has caught up."""
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from loader.couch import Couch
+from loader.designdocs import compile_all
+from loader.indexing import warm_views
+from loader.evaluate import THROUGH_LISTS, evaluate
+from loader.baskets import Basket
+from loader.follow import Follower, db_exists, follow, pending_changes
+from loader.ingest import PendingLog, write_logs
+from loader.neighbours import LIST_SCORES, ListReader, compute_lists, is_cluster, lists_db, read_checkpoint, rebuild
+from loader.recommend import recommend
+from loader.viewcache import ViewCache
+from tests.eventually import eventually
+from tests.faults import FaultyProxy
+from tests.servers import REPO_DIR, LiveService
+from tests.test_recommendations import fixture_logs
+
+ITEMS = [f"p{n}" for n in range(30)]
+COUCHREC = str(Path(sys.executable).with_name("couchrec"))
+
+
+def random_orders(rng: random.Random, count: int, prefix: str) -> list[PendingLog]:
+    """Orders of 1 to 6 items over a small catalogue with a popular head, so lists overlap."""
+    logs = []
+    for number in range(count):
+        size = rng.randint(1, 6)
+        items = list(dict.fromkeys(rng.choices(ITEMS, weights=[1 / (n + 1) for n in range(len(ITEMS))], k=size)))
+        logs.append(PendingLog(f"{prefix}-{number}", {"log_type": "checkout", "order_id": f"{prefix}-{number}",
+                                                      "items": items, "timestamp": "2026-10-01T12:00:00.000Z"}))
+    return logs
+
+
+def write(shop: Couch, logs: list[PendingLog]) -> None:
+    assert all(outcome.stored for outcome in write_logs(shop, logs))
+
+
+def all_items(shop: Couch) -> list[str]:
+    return [row["key"] for row in shop.query_view("recommend", "item_purchases", group=True)["rows"]]
+
+
+def stored(shop: Couch) -> dict:
+    return {doc["item"]: (doc["n_a"], doc["neighbours"], doc["complete"]) for doc in lists_db(shop).all_docs()}
+
+
+def exact(shop: Couch, k: int) -> dict:
+    return {one.item: (one.n_a, [[b, n] for b, n in one.neighbours.items()], one.complete)
+            for one in compute_lists(shop, all_items(shop), k=k)}
+
+
+def assert_lists_exact(shop: Couch, k: int = 100) -> None:
+    """Every stored list equals the one computed from the views now."""
+    assert db_exists(lists_db(shop))
+    assert stored(shop) == exact(shop, k)
+
+
+def rebuilt_exactly(shop: Couch, k: int = 100, **options):
+    """Rebuild and check every list (retried under eventually(): on a cluster a view read can lag the writes)."""
+    done = rebuild(shop, k=k, **options)
+    assert_lists_exact(shop, k)
+    return done
+
+
+def follower(shop: Couch, k: int = 100) -> Follower:
+    return Follower(shop, k=k, settle=3.0 if is_cluster(shop) else 0.0, wait_ms=0)
+
+
+@pytest.fixture
+def lists_cleanup(shop):
+    yield shop
+    lists_db(shop).delete_db()
+
+
+def test_lists_answer_as_the_exact_view_path(lists_cleanup):
+    shop = lists_cleanup
+    write(shop, fixture_logs() + random_orders(random.Random(1), 80, "r"))
+    done = eventually(lambda: rebuilt_exactly(shop), timeout=60)
+    assert done.items == len(all_items(shop)) and read_checkpoint(lists_db(shop)) is not None
+    views, lists = ViewCache(shop), ListReader(lists_db(shop))
+    questions = [[item] for item in all_items(shop)] + [["A", "C"], ["p0", "p3", "p7"], ["B", "p1", "unknown"]]
+    for seeds in questions:
+        for score in LIST_SCORES:
+            for min_support in (1, 2):
+                asked = dict(score=score, limit=8, min_support=min_support)
+                assert recommend(views, seeds, lists=lists, **asked) == recommend(views, seeds, **asked), (seeds, asked)
+
+
+def test_short_lists_are_exact_for_one_seed_and_say_they_are_cut(lists_cleanup):
+    shop = lists_cleanup
+    write(shop, random_orders(random.Random(2), 120, "r"))
+    eventually(lambda: rebuilt_exactly(shop, k=3), timeout=60)
+    assert stored(shop)["p0"][2] is False and len(stored(shop)["p0"][1]) == 3
+    views, lists = ViewCache(shop), ListReader(lists_db(shop))
+    for item in all_items(shop):
+        for score in LIST_SCORES:
+            assert recommend(views, [item], lists=lists, score=score, limit=3) == \
+                recommend(views, [item], score=score, limit=3)
+
+
+def test_an_item_without_a_list_is_answered_from_the_views(lists_cleanup):
+    shop = lists_cleanup
+    write(shop, fixture_logs())
+    eventually(lambda: rebuilt_exactly(shop), timeout=60)
+    write(shop, [PendingLog("order-new", {"log_type": "checkout", "order_id": "new", "items": ["G", "A"],
+                                          "timestamp": "2026-10-09T12:00:00.000Z"})])
+    views, lists = ViewCache(shop), ListReader(lists_db(shop))
+    answer = eventually(lambda: check_first(recommend(views, ["G"], lists=lists, score="count"), "A"))
+    assert answer.because == ["G"] and answer.support == 1
+
+
+def check_first(results, item):
+    assert results and results[0].item_id == item and results[0].source == "co_purchase"
+    return results[0]
+
+
+def test_the_worker_keeps_lists_exact_after_new_orders_and_reports_its_lag(lists_cleanup):
+    shop = lists_cleanup
+    write(shop, fixture_logs())
+    worker = follower(shop)
+    worker.catch_up()  # no lists yet: it rebuilds first
+    eventually(lambda: assert_lists_exact(shop), timeout=30)
+    write(shop, random_orders(random.Random(3), 60, "r"))
+    assert eventually(lambda: check_pending(shop), timeout=20) > 0
+    worker.catch_up()
+    assert worker.orders_seen >= 60
+    eventually(lambda: assert_lists_exact(shop), timeout=30)
+    assert pending_changes(shop)["pending_changes"] == 0
+
+
+def check_pending(shop):
+    lag = pending_changes(shop)
+    assert lag["lists"] == "present" and lag["pending_changes"]
+    return lag["pending_changes"]
+
+
+def test_a_rebuild_during_writes_loses_nothing(lists_cleanup):
+    shop = lists_cleanup
+    write(shop, random_orders(random.Random(4), 100, "before"))
+    writes = random_orders(random.Random(5), 150, "during")
+    writer = threading.Thread(target=lambda: [write(shop, writes[n:n + 10]) or time.sleep(0.02)
+                                              for n in range(0, len(writes), 10)])
+    writer.start()
+    rebuild(shop, batch=5)
+    writer.join()
+    follower(shop).catch_up()
+    eventually(lambda: assert_lists_exact(shop), timeout=30)
+
+
+def start_worker(shop: Couch) -> subprocess.Popen:
+    env = {**os.environ, "COUCHDB_URL": shop.url, "COUCHREC_DB": shop.db}
+    return subprocess.Popen([COUCHREC, "worker", "--batch", "7"], cwd=REPO_DIR, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def test_a_worker_killed_mid_batch_resumes_and_converges(lists_cleanup):
+    shop = lists_cleanup
+    write(shop, random_orders(random.Random(6), 40, "first"))
+    rng = random.Random(7)
+    for burst in range(3):
+        worker = start_worker(shop)
+        try:
+            assert "following" in worker.stderr.readline()
+            write(shop, random_orders(rng, 80, f"burst{burst}"))
+            time.sleep(rng.uniform(0.1, 1.0))  # somewhere inside its batches of 7 orders
+        finally:
+            worker.send_signal(signal.SIGKILL)
+            worker.wait(timeout=10)
+    write(shop, random_orders(rng, 30, "unseen"))  # so the last worker has work only a resumed one can do
+    worker = start_worker(shop)
+    try:
+        eventually(lambda: assert_lists_exact(shop), timeout=90, interval=1.0)
+        assert eventually(lambda: check_caught_up(shop), timeout=30) == 0
+    finally:
+        worker.terminate()
+        code = worker.wait(timeout=20)
+        assert code == 0, worker.stderr.read()
+
+
+def check_caught_up(shop):
+    lag = pending_changes(shop)["pending_changes"]
+    assert lag == 0
+    return lag
+
+
+def test_hit_rate_through_the_lists_matches_the_exact_path(couchdb_url):
+    rng = random.Random(8)
+    orders = [Basket(f"o{n}", tuple(log.doc["items"])) for n, log in enumerate(random_orders(rng, 400, "e"))]
+    result = evaluate(couchdb_url, orders, k=5, max_test=60, neighbours_k=100)
+    for row, name in THROUGH_LISTS.items():
+        assert abs(result.results[row]["hit_rate"] - result.results[name]["hit_rate"]) <= 0.005
+
+
+def test_the_service_serves_lists_and_takes_carts_as_big_as_baskets(couchdb_url, lists_cleanup):
+    shop = lists_cleanup
+    write(shop, fixture_logs())
+    eventually(lambda: rebuilt_exactly(shop), timeout=60)
+    live = LiveService(couchdb_url, shop.db)
+    try:
+        status = live.get("/status/neighbours").json()
+        assert status["lists"] == "present" and status["pending_changes"] == 0
+        cart = ["A", "C"] + [f"x{n}" for n in range(400)] + ["B", "E"]
+        answer = live.request("POST", "/recommendations/cart", params={"score": "count", "limit": 5},
+                              json={"items": cart})
+        assert answer.status_code == 200
+        body = answer.json()
+        assert body["seeds"] == cart[:50]
+        assert [(r["item_id"], r["because"], r["source"]) for r in body["results"]] == \
+            [("D", ["A"], "co_purchase"), ("F", [], "popular")]
+        assert not {r["item_id"] for r in body["results"]} & set(cart)
+        too_big = live.request("POST", "/recommendations/cart", json={"items": [f"x{n}" for n in range(501)]})
+        assert too_big.status_code == 400 and too_big.json()["field"] == "items"
+    finally:
+        live.stop()
+
+
+def test_the_rebuild_command_reports_what_it_wrote(lists_cleanup):
+    shop = lists_cleanup
+    write(shop, fixture_logs())
+    warm_views(shop, compile_all(), say=lambda line: None, timeout=300)
+    env = {**os.environ, "COUCHDB_URL": shop.url, "COUCHREC_DB": shop.db, "COUCHREC_NEIGHBOURS_K": "2"}
+
+    def rebuilt_by_the_command():
+        done = subprocess.run([COUCHREC, "neighbours", "rebuild", "--quiet"], cwd=REPO_DIR,
+                              env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert f"6 lists written to {shop.db}-neighbours" in done.stdout
+        assert_lists_exact(shop, k=2)
+
+    eventually(rebuilt_by_the_command, timeout=60)
+
+
+def test_the_worker_rides_out_an_outage(lists_cleanup):
+    shop = lists_cleanup
+    write(shop, fixture_logs())
+    proxy = FaultyProxy(shop.url)
+    stopping = threading.Event()
+    lines: list[str] = []
+    through_proxy = Couch(proxy.url, shop.db, timeout=5)
+    returned = []
+    worker = threading.Thread(target=lambda: returned.append(follow(through_proxy, stop=stopping.is_set,
+                                                                    say=lines.append)), daemon=True)
+    try:
+        worker.start()
+        eventually(lambda: assert_lists_exact(shop), timeout=60)
+        proxy.set_mode("down")
+        write(shop, random_orders(random.Random(10), 40, "outage"))
+        eventually(lambda: check_retrying(lines), timeout=30)
+        proxy.set_mode("pass")
+        eventually(lambda: assert_lists_exact(shop), timeout=90, interval=1.0)
+    finally:
+        stopping.set()
+        proxy.set_mode("pass")
+        worker.join(timeout=60)
+        proxy.stop()
+    assert returned, "the worker died instead of retrying"
+
+
+def check_retrying(lines: list[str]) -> None:
+    assert any("retrying in" in line for line in lines)
