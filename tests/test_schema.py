@@ -9,6 +9,8 @@ from loader.verify import JsFunctions
 
 TS = "2026-11-01T10:00:00.000Z"
 
+INVISIBLE = "must be a non-empty string without control or invisible formatting characters"
+
 
 def page_view(**changes):
     doc = {"log_type": "page_view", "timestamp": TS, "page_type": "product", "generation_time": 120.5}
@@ -52,7 +54,9 @@ INVALID = [
     (page_view(colour="red"), "colour", "is not a field of a page_view log"),
     (page_view(timestamp="yesterday"), "timestamp", "must be a UTC timestamp like 2026-11-21T08:30:00.000Z"),
     (page_view(user_id="u" * 129), "user_id", "must be at most 128 characters"),
-    (page_view(user_id="a\u0001b"), "user_id", "must be a non-empty string without control characters"),
+    (page_view(user_id="a\u0001b"), "user_id", INVISIBLE),
+    (page_view(item_id="a\u0098"), "item_id", INVISIBLE),
+    (page_view(session_id="a\u200bb"), "session_id", INVISIBLE),
     (page_view(meta="x"), "meta", "must be an object"),
     (page_view(meta={"blob": "x" * 2100}), "meta", "must be at most 2048 characters of JSON"),
     (page_view(meta={"a": {"b": {"c": {"d": {}}}}}), "meta", "must nest at most 4 levels deep"),
