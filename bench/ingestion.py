@@ -1,9 +1,11 @@
-"""Ingestion: single PUTs through the service vs straight to CouchDB; `couchrec load` vs raw `_bulk_docs`;
-the loader's peak memory on a large file."""
+"""Ingestion: single PUTs through the service vs straight to CouchDB (with the CPU time the service spends
+per PUT, its master and workers together); `couchrec load` vs raw `_bulk_docs`; the loader's peak memory on a
+large file."""
 
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -57,6 +59,17 @@ def put_many(base: str, total: int, clients: int, headers: dict) -> dict:
     return {"docs_per_second": round(len(timings) / wall, 1), **latency(timings)}
 
 
+def service_cpu_seconds(service: LiveService) -> float:
+    """CPU time used so far by the service's gunicorn master and its workers (Linux /proc)."""
+    master = service.process.pid
+    pids = [master, *map(int, Path(f"/proc/{master}/task/{master}/children").read_text().split())]
+    ticks = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime + stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def put_comparison(url: str, size: Size) -> list[dict]:
     rows = []
     with fresh_db(url) as couch:
@@ -66,7 +79,9 @@ def put_comparison(url: str, size: Size) -> list[dict]:
                 runs = []
                 for _ in range(size.runs):  # alternate, so drift on the machine hits both alike
                     raw = put_many(f"{url}/{couch.db}", size.puts, clients, {})
+                    cpu_before = service_cpu_seconds(service)
                     via = put_many(f"{service.url}/logs", size.puts, clients, {"X-API-Key": INGEST_KEY})
+                    via["cpu_ms_per_put"] = 1000 * (service_cpu_seconds(service) - cpu_before) / via["n"]
                     runs.append((raw, via))
                 raw_rate = statistics.median(r["docs_per_second"] for r, _ in runs)
                 via_rate = statistics.median(v["docs_per_second"] for _, v in runs)
@@ -78,6 +93,7 @@ def put_comparison(url: str, size: Size) -> list[dict]:
                     "raw_p99_ms": statistics.median(r["p99_ms"] for r, _ in runs),
                     "service_p50_ms": statistics.median(v["p50_ms"] for _, v in runs),
                     "service_p99_ms": statistics.median(v["p99_ms"] for _, v in runs),
+                    "service_cpu_ms_per_put": round(statistics.median(v["cpu_ms_per_put"] for _, v in runs), 2),
                 })
         finally:
             service.stop()
@@ -157,12 +173,13 @@ def run(url: str, size: Size, workdir: Path) -> dict:
 
 
 def markdown(result: dict) -> list[str]:
-    lines = ["| clients | raw PUT docs/s | service docs/s | ratio | raw p50 / p99 ms | service p50 / p99 ms |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| clients | raw PUT docs/s | service docs/s | ratio | raw p50 / p99 ms | service p50 / p99 ms | "
+             "service CPU ms per PUT |",
+             "|---|---|---|---|---|---|---|"]
     for row in result["put"]:
         lines.append(f"| {row['clients']} | {row['raw_docs_per_second']} | {row['service_docs_per_second']} | "
                      f"{row['throughput_ratio']} | {row['raw_p50_ms']} / {row['raw_p99_ms']} | "
-                     f"{row['service_p50_ms']} / {row['service_p99_ms']} |")
+                     f"{row['service_p50_ms']} / {row['service_p99_ms']} | {row.get('service_cpu_ms_per_put', '–')} |")
     load, memory = result["load"], result["memory"]
     lines += ["", "| bulk path | docs | batch | docs/s |", "|---|---|---|---|",
               f"| raw `_bulk_docs` | {load['docs']} | {load['batch']} | {load['raw_bulk_docs_per_second']} |",

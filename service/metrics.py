@@ -11,9 +11,13 @@ from __future__ import annotations
 import os
 
 from flask import Blueprint, Flask, Response, request
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram,
+                               generate_latest)
 from prometheus_client import multiprocess
 
+from loader.couch import CouchError, CouchUnavailable
+from loader.follow import pending_changes
+from service.db import get_couch
 from service.logs import request_seconds, route
 from service.openapi import operation
 
@@ -34,7 +38,12 @@ VIEW_CACHE = Counter("couchrec_view_cache_lookups_total", "View answers asked of
 LOGS = Counter("couchrec_logs_ingested_total",
                "Logs sent to the ingestion API, by outcome (created, present, conflict, rejected, failed).",
                ["outcome"])
-# The neighbour-list worker's lag (a Gauge, multiprocess_mode="max") goes here once that worker exists.
+NEIGHBOURS_PENDING = Gauge("couchrec_neighbours_pending_changes",
+                           "Changes to the log database after the neighbour-list worker's checkpoint (read at "
+                           "scrape time; an upper bound on the orders its lists miss).", multiprocess_mode="liveall")
+NEIGHBOURS_CHECKPOINT_AGE = Gauge("couchrec_neighbours_checkpoint_age_seconds",
+                                  "Seconds since the worker last advanced its checkpoint (read at scrape time).",
+                                  multiprocess_mode="liveall")
 
 
 def observe_couchdb(method: str, status: int | None, seconds: float) -> None:
@@ -57,6 +66,17 @@ def count_logs(outcomes) -> None:
         LOGS.labels(outcome.status).inc()
 
 
+def read_worker_lag() -> None:
+    """Set the worker's lag gauges from the database; left unset while it has no lists or no answer."""
+    try:
+        lag = pending_changes(get_couch())
+    except (CouchError, CouchUnavailable):
+        return
+    if lag["pending_changes"] is not None:
+        NEIGHBOURS_PENDING.set(lag["pending_changes"])
+        NEIGHBOURS_CHECKPOINT_AGE.set(lag["checkpoint_age_s"])
+
+
 def exposition() -> bytes:
     """Every worker's samples, or this process's alone outside gunicorn."""
     if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
@@ -69,9 +89,11 @@ def exposition() -> bytes:
 @bp.get("/metrics")
 @operation(summary="Metrics in the Prometheus text format", tag="operations", access="read",
            description="Request latency by route and status, CouchDB request latency and errors, view cache "
-                       "hits and misses, ingestion outcomes; summed over every worker process.",
+                       "hits and misses, ingestion outcomes, summed over every worker process; the neighbour-list "
+                       "worker's lag, read from the database at scrape time.",
            responses={200: "text/plain"})
 def metrics():
+    read_worker_lag()
     return Response(exposition(), content_type=CONTENT_TYPE_LATEST)
 
 

@@ -8,11 +8,10 @@ import uuid
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-import requests
 
 from service.logs import RedactingJsonFormatter
 from tests.faults import FaultyProxy
-from tests.servers import INGEST_KEY, LiveService
+from tests.servers import LiveService
 
 PASSWORD = "Pw-" + uuid.uuid4().hex  # nothing else in a log could contain it by chance
 LOG = {"log_type": "page_view", "page_type": "home", "generation_time": 12.5}

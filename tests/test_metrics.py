@@ -88,3 +88,15 @@ def test_couchdb_trouble_is_counted(couchdb_url, module_shop):
     assert value(samples, "couchrec_couchdb_request_duration_seconds_count", method="GET", status="none") >= 1
     assert value(samples, "couchrec_http_request_duration_seconds_count", method="GET", route="/products/popular",
                  status="503") == 1
+
+
+def test_the_worker_lag_is_read_at_scrape_time(two_workers, module_shop):
+    from loader.neighbours import rebuild
+
+    assert total(scrape(two_workers), "couchrec_neighbours_pending_changes") == 0, "no lists yet: no gauge"
+    rebuild(module_shop)  # stores the worker's checkpoint
+    for n in range(3):
+        assert put(two_workers, f"lag-{uuid.uuid4().hex[:8]}-{n}", LOG) == 201
+    samples = scrape(two_workers)
+    assert total(samples, "couchrec_neighbours_pending_changes") >= 3
+    assert total(samples, "couchrec_neighbours_checkpoint_age_seconds") >= 0
