@@ -22,7 +22,7 @@ from typing import Callable
 from loader.baskets import Basket
 from loader.bulk import chunks
 from loader.couch import Couch
-from loader.designdocs import compile_all, install_all, warm_views
+from loader.designdocs import compile_for, install_all, warm_views
 from loader.ingest import PendingLog, write_logs
 from loader.recommend import popular, recommend
 from loader.schema import MAX_BASKET_ITEMS
@@ -116,9 +116,9 @@ def evaluate(
     seconds = {}
     try:
         started = time.monotonic()
-        install_all(couch, compile_all())
+        install_all(couch, compile_for(couch))
         load_train(couch, train)
-        warm_views(couch, compile_all(), say=say, timeout=7200)
+        warm_views(couch, compile_for(couch), say=say, timeout=7200)
         seconds["load_and_index"] = time.monotonic() - started
         say(f"{len(train)} train orders loaded and indexed in {seconds['load_and_index']:.0f} s ({how} split)")
         views = ViewCache(couch, update="false", max_age=float("inf"))  # nothing changes while we ask

@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import Flask
 
 from loader.couch import Couch
-from loader.designdocs import compile_all
 from loader.settings import Settings
 from loader.viewcache import ViewCache
 from service.params import AnyText
@@ -23,7 +22,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         "settings": settings,
         "couch": couch,
         "views": ViewCache(couch, update=settings.view_update, max_age=settings.cache_seconds),
-        "ddocs": compile_all(),
+        "ddocs": None,  # compiled for the server on first use (get_ddocs): it may be down now
     }
 
     from service import access, errors, health, ingest, pages, products, recommendations, stats
