@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import freshness, growth, ingestion, serving, views
+from bench import freshness, growth, ingestion, pagetimes, serving, views
 from bench.common import SIZES, machine
 from loader import devdb
 from loader.couch import Couch, redact
@@ -28,6 +28,7 @@ SECTIONS = {
     "serving": ("Serving", serving),
     "freshness": ("Freshness", freshness),
     "growth": ("Growth", growth),
+    "pagetimes": ("Page times", pagetimes),
 }
 GOALS = [  # (goal, how the figure is read from the results, target, better when)
     ("service latency ≤ 1.3× the raw view queries, uncached (worst endpoint, p50)",
