@@ -22,7 +22,8 @@ from typing import Callable
 from loader.baskets import Basket
 from loader.bulk import chunks
 from loader.couch import Couch
-from loader.designdocs import compile_for, install_all, warm_views
+from loader.designdocs import compile_for, install_all
+from loader.indexing import warm_views
 from loader.ingest import PendingLog, write_logs
 from loader.recommend import popular, recommend
 from loader.schema import MAX_BASKET_ITEMS

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import click
 
-from loader import baskets, bulk, designdocs, evaluate, security, verify
+from loader import baskets, bulk, designdocs, evaluate, indexing, security, verify
 from loader import devdb as local_db
 from loader.couch import Couch, CouchError, CouchUnavailable, redact
+from loader.generate import PROFILES
 from loader.generate import generate as generate_docs
 from loader.settings import Settings, SettingsError
 
@@ -112,6 +113,8 @@ def designdocs_install(build_timeout: float, member: str | None, member_password
             click.echo(f"{couch.db}: {member} {'admitted as a member' if changed else 'is already a member'}")
     except (CouchUnavailable, CouchError) as exc:
         raise database_trouble(exc, couch) from None
+    except indexing.BuildTimeout as exc:
+        raise click.ClickException(str(exc)) from None
     if all(change.status == "unchanged" for change in changes):
         click.echo(f"{couch.db}: every design doc is already current; nothing was written")
 
@@ -139,9 +142,11 @@ def designdocs_warm(timeout: float):
     couch = connect(timeout=120)
     started = time.monotonic()
     try:
-        warmed = designdocs.warm_views(couch, designdocs.compile_for(couch), say=click.echo, timeout=timeout)
+        warmed = indexing.warm_views(couch, designdocs.compile_for(couch), say=click.echo, timeout=timeout)
     except (CouchUnavailable, CouchError) as exc:
         raise database_trouble(exc, couch) from None
+    except indexing.BuildTimeout as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"view indexes up to date in {time.monotonic() - started:.1f} s: {', '.join(warmed) or 'none installed'}")
 
 
@@ -211,13 +216,16 @@ def load(files: tuple[str, ...], batch_size: int, fmt: str | None, rejects_path:
 @main.command()
 @click.option("--seed", default=42, show_default=True, help="Seed; the same seed gives the same documents.")
 @click.option("--orders", default=3000, show_default=True, type=click.IntRange(1),
-              help="Orders to generate (about 23 documents each, with the browsing around them).")
+              help="Orders to generate (about 23 documents each, with the browsing around them; 28 for grocery).")
 @click.option("--days", default=28, show_default=True, type=click.IntRange(1), help="Days the traffic spans.")
+@click.option("--profile", type=click.Choice(PROFILES), default="shop", show_default=True,
+              help="shop: 400 items in hidden co-purchase groups. grocery: a real grocery set's shape (a long-tailed "
+                   "catalogue, ~10 items an order, users who buy the same things again).")
 @click.option("--out", type=click.File("w"), default="-", help="File to write NDJSON to. Defaults to standard output.")
-def generate(seed: int, orders: int, days: int, out):
+def generate(seed: int, orders: int, days: int, profile: str, out):
     """Generate synthetic shop traffic as NDJSON log documents."""
-    for doc in generate_docs(seed=seed, orders=orders, days=days):
-        out.write(json.dumps(doc, separators=(",", ":")) + "\n")
+    encode = json.JSONEncoder(separators=(",", ":")).encode
+    out.writelines(encode(doc) + "\n" for doc in generate_docs(seed=seed, orders=orders, days=days, profile=profile))
 
 
 @main.command("evaluate")

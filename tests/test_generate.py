@@ -3,9 +3,10 @@
 import json
 from collections import Counter
 
+import pytest
 from click.testing import CliRunner
 
-from loader.generate import TrafficGenerator, generate
+from loader.generate import PAGE_TIMES, TrafficGenerator, generate
 from loader.schema import prepare_log
 from service.cli import main
 
@@ -51,3 +52,59 @@ def test_cli_writes_ndjson():
     assert result.exit_code == 0
     docs = [json.loads(line) for line in result.output.splitlines()]
     assert docs == list(generate(seed=1, orders=3))
+
+
+def grocery_orders(docs: list[dict]) -> list[tuple[str, list[str]]]:
+    """(user, items) of every order, in time order."""
+    return [(doc["user_id"], [line if isinstance(line, str) else line["item_id"] for line in doc["items"]]
+             if doc["log_type"] == "checkout" else [doc["item_id"]])
+            for doc in docs if doc["log_type"] in ("checkout", "purchase")]
+
+
+def test_the_grocery_profile_is_reproducible_valid_and_surrounded_by_browsing():
+    docs = list(generate(seed=3, orders=200, profile="grocery"))
+    assert docs == list(generate(seed=3, orders=200, profile="grocery"))
+    assert docs != list(generate(seed=3, orders=200))
+    for doc in docs:
+        assert prepare_log(doc)["timestamp"] == doc["timestamp"]
+    assert len({doc["_id"] for doc in docs}) == len(docs)
+    kinds = Counter(doc["log_type"] for doc in docs)
+    assert kinds["checkout"] + kinds["purchase"] == 200
+    assert kinds["page_view"] > kinds["cart"] > kinds["access"] > 0
+    assert {doc["page_type"] for doc in docs if doc["log_type"] == "page_view"} == set(PAGE_TIMES)
+
+
+def test_the_grocery_profile_has_a_real_grocery_sets_shape():
+    """Repeat purchases, ~10 items an order with some large carts, and a long tail of products."""
+    orders = grocery_orders(list(generate(seed=5, orders=3000, days=60, profile="grocery")))
+    sizes = [len(items) for _, items in orders]
+    assert 8.5 < sum(sizes) / len(sizes) < 11.5
+    assert max(sizes) > 50
+    by_user: dict[str, list[list[str]]] = {}
+    for user, items in orders:
+        by_user.setdefault(user, []).append(items)
+    assert 250 < len(by_user) <= 300 and sum(len(history) >= 5 for history in by_user.values()) > 150
+    repeated = total = 0
+    for history in by_user.values():
+        if len(history) > 1:
+            before = {item for items in history[:-1] for item in items}
+            repeated += sum(item in before for item in history[-1])
+            total += len(history[-1])
+    assert 0.64 < repeated / total < 0.78  # 0.71 in the real set
+    popularity = [n for _, n in Counter(item for _, items in orders for item in items).most_common()]
+    assert len(popularity) > 4000
+    assert sum(popularity[: len(popularity) // 100]) > 0.12 * sum(popularity)  # a head ...
+    assert sum(n <= 2 for n in popularity) > 0.4 * len(popularity)           # ... and a long tail
+
+
+def test_an_unknown_profile_is_refused():
+    with pytest.raises(ValueError, match="unknown profile 'bakery'"):
+        generate(profile="bakery")
+    result = CliRunner().invoke(main, ["generate", "--orders", "3", "--profile", "bakery"])
+    assert result.exit_code == 2 and "bakery" in result.output
+
+
+def test_cli_writes_the_grocery_profile():
+    result = CliRunner().invoke(main, ["generate", "--orders", "3", "--seed", "1", "--profile", "grocery"])
+    assert result.exit_code == 0
+    assert [json.loads(line) for line in result.output.splitlines()] == list(generate(seed=1, orders=3, profile="grocery"))

@@ -8,7 +8,8 @@ from collections import defaultdict
 import pytest
 
 from loader.bulk import load_files
-from loader.designdocs import compile_for, warm_views
+from loader.designdocs import compile_for
+from loader.indexing import warm_views
 from loader.generate import generate
 from loader.pagetimes import HISTOGRAM, HISTOGRAM_VIEW, RELATIVE_ERROR, page_time_groups, sketch_buckets, summarise
 from loader.verify import BUILTIN_REDUCE_LIMIT, erlang_term_size
