@@ -81,20 +81,25 @@ def summarise(stats: dict, buckets: list[tuple[float, int]] | None) -> dict:
     mean = stats["sum"] / count
     variance = max(0.0, stats["sumsqr"] / count - mean * mean)
     figures = {"count": count, "avg": mean, "min": stats["min"], "max": stats["max"], "stddev": math.sqrt(variance)}
-    for name, q in QUANTILES.items():
-        figures[name] = None if buckets is None else round(quantile(buckets, q, stats["min"], stats["max"]), 3)
-    return figures
+    estimates = quantiles(buckets, stats["min"], stats["max"]) if buckets is not None else dict.fromkeys(QUANTILES)
+    return {**figures, **estimates}
 
 
-def quantile(buckets: list[tuple[float, int]], q: float, low: float, high: float) -> float:
-    """The value at rank floor(q * (n - 1)), within the buckets' relative error, kept inside [low, high]."""
-    rank = math.floor(q * (sum(count for _, count in buckets) - 1))
-    seen = 0
+def quantiles(buckets: list[tuple[float, int]], low: float, high: float) -> dict[str, float]:
+    """p50/p95/p99: the value at rank floor(q * (n - 1)), within the buckets' relative error,
+    kept inside [low, high] (the exact min and max); one pass over the buckets."""
+    total = sum(count for _, count in buckets)
+    wanted = sorted((math.floor(q * (total - 1)), name) for name, q in QUANTILES.items())
+    found = dict.fromkeys(QUANTILES, round(high, 3))
+    seen, next_wanted = 0, 0
     for value, count in buckets:
         seen += count
-        if seen > rank:
-            return min(max(value, low), high)
-    return high
+        while next_wanted < len(wanted) and seen > wanted[next_wanted][0]:
+            found[wanted[next_wanted][1]] = round(min(max(value, low), high), 3)
+            next_wanted += 1
+        if next_wanted == len(wanted):
+            break
+    return found
 
 
 def bucket_value(index: int, gamma: float) -> float:
@@ -110,8 +115,10 @@ def histogram_buckets(value: dict | list) -> list[tuple[float, int]]:
         counts = dict(enumerate(value))
     else:
         raise ViewAnswerError(f"the histogram view returned {value!r}; its reduce failed on the database")
-    gamma, lowest = HISTOGRAM["gamma"], HISTOGRAM["lowest"]
-    return [(bucket_value(b + lowest, gamma), n) for b, n in sorted(counts.items()) if n]
+    return [(WINDOW_VALUES[b], n) for b, n in sorted(counts.items()) if n]
+
+
+WINDOW_VALUES = [bucket_value(b + HISTOGRAM["lowest"], HISTOGRAM["gamma"]) for b in range(HISTOGRAM["buckets"])]
 
 
 def sketch_buckets(sketch: dict) -> list[tuple[float, int]]:
