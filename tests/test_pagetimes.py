@@ -140,19 +140,23 @@ def test_a_range_with_no_page_views_has_no_groups(service, page_views):
 ])
 def test_the_js_sketch_and_the_builtin_path_give_the_same_figures(module_shop, page_views, by, params):
     level = {"page_type": 1, "day": 4, "hour": 5}[by]
-    sketch_rows = module_shop.query_view("pages_sketch", "generation_time", group_level=level, **params)["rows"]
-    by_key = {tuple(row["key"]): summarise(row["value"], sketch_buckets(row["value"])) for row in sketch_rows}
     page_type = params["startkey"][0] if params else None
-    builtin = page_time_groups(ViewCache(module_shop), by=by, page_type=page_type)
-    if by == "hour":
-        builtin = [g for g in builtin if g["hour"].startswith("2026-10-03")]
-    assert len(builtin) == len(by_key) > 0
-    for group, sketch in zip(builtin, by_key.values()):
-        assert group["count"] == sketch["count"]
-        for name in ("avg", "min", "max", "stddev"):
-            assert group[name] == pytest.approx(sketch[name], rel=1e-9, abs=1e-9), name
-        for name in ("p50", "p95", "p99"):  # each within the error of the same true value
-            assert abs(group[name] - sketch[name]) <= 2 * RELATIVE_ERROR * max(group[name], sketch[name]) + 0.001
+
+    def compare():  # on a cluster the two design docs' indexes may see the writes a moment apart
+        sketch_rows = module_shop.query_view("pages_sketch", "generation_time", group_level=level, **params)["rows"]
+        sketches = [summarise(row["value"], sketch_buckets(row["value"])) for row in sketch_rows]
+        builtin = page_time_groups(ViewCache(module_shop, update="true", max_age=0), by=by, page_type=page_type)
+        if by == "hour":
+            builtin = [g for g in builtin if g["hour"].startswith("2026-10-03")]
+        assert len(builtin) == len(sketches) > 0
+        for group, sketch in zip(builtin, sketches):
+            assert group["count"] == sketch["count"]
+            for name in ("avg", "min", "max", "stddev"):
+                assert group[name] == pytest.approx(sketch[name], rel=1e-9, abs=1e-9), name
+            for name in ("p50", "p95", "p99"):  # each within the error of the same true value
+                assert abs(group[name] - sketch[name]) <= 2 * RELATIVE_ERROR * max(group[name], sketch[name]) + 0.001
+
+    eventually(compare)
 
 
 @pytest.fixture
