@@ -4,13 +4,19 @@ A thin layer over one `requests.Session`: it encodes view parameters as JSON the
 way CouchDB expects (array keys stay arrays), turns error answers into
 `CouchError` and unreachable servers into `CouchUnavailable`, and retries only
 when the caller asked for it (the loader does; the service fails fast).
+
+A caller with a time budget (the service: COUCHREC_TIMEOUT per HTTP request) sets a
+deadline with `start_deadline`; every request made in that context then waits at most
+for what is left of it, and none is sent once it has passed.
 """
 
 from __future__ import annotations
 
 import json
+import time
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
@@ -33,6 +39,54 @@ class CouchError(Exception):
 
 class CouchUnavailable(Exception):
     """CouchDB could not be reached, or did not answer in time."""
+
+
+class CouchTimeout(CouchUnavailable, CouchError):
+    """CouchDB gave up on the request itself (500 `timeout`, e.g. a query waiting on an index build):
+    an error answer, and a sign to come back later."""
+
+    def __init__(self, status: int, error: str, reason: str):
+        CouchError.__init__(self, status, error, reason)
+
+
+# Called after every request with (method, HTTP status or None when there was no answer, seconds).
+RequestObserver = Callable[[str, "int | None", float], None]
+
+DEADLINE: ContextVar[float | None] = ContextVar("couch_deadline", default=None)
+
+
+def start_deadline(seconds: float) -> Token:
+    """Give every request from this context, together, `seconds` from now; pass the token to `end_deadline`."""
+    return DEADLINE.set(time.monotonic() + seconds)
+
+
+def end_deadline(token: Token) -> None:
+    DEADLINE.reset(token)
+
+
+def carry_deadline(fn: Callable) -> Callable:
+    """Wrap `fn` to run under this context's deadline in a pool's thread (threads don't inherit context)."""
+    deadline = DEADLINE.get()
+
+    def run(*args, **kwargs):
+        token = DEADLINE.set(deadline)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            DEADLINE.reset(token)
+
+    return run
+
+
+def time_left(timeout: float) -> float:
+    """The timeout for the next request: `timeout`, cut to what is left of the deadline."""
+    deadline = DEADLINE.get()
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise CouchUnavailable("the request's time (COUCHREC_TIMEOUT) ran out before CouchDB answered")
+    return min(timeout, left)
 
 
 @dataclass(frozen=True)
@@ -75,11 +129,16 @@ def doc_path(doc_id: str) -> str:
 class Couch:
     """A CouchDB server and one of its databases."""
 
-    def __init__(self, url: str, db: str, *, timeout: float = 30.0, retries: int = 0):
+    def __init__(self, url: str, db: str, *, timeout: float = 30.0, retries: int = 0,
+                 observe: RequestObserver | None = None):
         self.url = url.rstrip("/")
         self.db = db
         self.timeout = timeout
+        self.observe = observe
         self.session = requests.Session()
+        # No netrc file or proxy variables are looked up on every request (a measurable share of its CPU);
+        # credentials come in the URL.
+        self.session.trust_env = False
         if retries:
             retry = Retry(
                 total=retries,
@@ -105,14 +164,20 @@ class Couch:
 
     def request(self, method: str, path: str, *, ok=(200, 201, 202), **kwargs) -> requests.Response:
         """Send a request to the server; raise CouchError unless the status is in `ok`."""
-        kwargs.setdefault("timeout", self.timeout)
+        kwargs["timeout"] = time_left(kwargs.get("timeout", self.timeout))
+        started = time.perf_counter()
+        status = None
         try:
             response = self.session.request(method, f"{self.url}/{path}", **kwargs)
+            status = response.status_code
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise CouchUnavailable(f"CouchDB at {redact(self.url)} did not answer: {exc.__class__.__name__}") from exc
         except requests.exceptions.RetryError as exc:
             raise CouchUnavailable(f"CouchDB at {redact(self.url)} kept failing: {exc}") from exc
-        if response.status_code not in ok:
+        finally:
+            if self.observe is not None:
+                self.observe(method, status, time.perf_counter() - started)
+        if status not in ok:
             raise error_from(response)
         return response
 
@@ -228,4 +293,6 @@ def error_from(response: requests.Response) -> CouchError:
         body = {}
     if not isinstance(body, dict):
         body = {}
-    return CouchError(response.status_code, str(body.get("error", "http_error")), str(body.get("reason", response.text[:200])))
+    error, reason = str(body.get("error", "http_error")), str(body.get("reason", response.text[:200]))
+    kind = CouchTimeout if (response.status_code, error) == (500, "timeout") else CouchError
+    return kind(response.status_code, error, reason)

@@ -15,6 +15,7 @@ from datetime import datetime
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from loader.couch import carry_deadline
 from loader.viewcache import ViewCache
 
 DDOC = "pages"
@@ -172,7 +173,7 @@ def page_time_groups(
         return views.query(DDOC, view, group_level=level, **bounds)["rows"]
 
     with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_QUERIES, len(asks))) as pool:
-        answers = list(pool.map(ask, asks))
+        answers = list(pool.map(carry_deadline(ask), asks))
     stats_rows = [row for (view, _), rows in zip(asks, answers) if view == STATS_VIEW for row in rows]
     histograms = {
         tuple(row["key"]): row["value"] for (view, _), rows in zip(asks, answers) if view == HISTOGRAM_VIEW for row in rows

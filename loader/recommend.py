@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 
+from loader.couch import carry_deadline
 from loader.scoring import score as pair_score
 from loader.viewcache import ViewCache
 
@@ -71,7 +72,7 @@ def recommend(
     banned = set(seeds) | set(exclude)
     if len(seeds) > 1:
         with ThreadPoolExecutor(max_workers=min(8, len(seeds))) as pool:
-            pairs = dict(zip(seeds, pool.map(lambda seed: co_purchases(views, seed), seeds)))
+            pairs = dict(zip(seeds, pool.map(carry_deadline(lambda seed: co_purchases(views, seed)), seeds)))
     else:
         pairs = {seed: co_purchases(views, seed) for seed in seeds}
     candidates = {b for counts in pairs.values() for b, n_ab in counts.items() if n_ab >= min_support} - banned

@@ -13,13 +13,16 @@ import json
 import threading
 import time
 from collections import OrderedDict
+from typing import Callable
 
 from loader.couch import Couch
 
 
 class ViewCache:
-    def __init__(self, couch: Couch, *, update: str = "true", max_age: float = 30.0, max_entries: int = 4096):
+    def __init__(self, couch: Couch, *, update: str = "true", max_age: float = 30.0, max_entries: int = 4096,
+                 observe: Callable[[bool], None] | None = None):
         self.couch = couch
+        self.observe = observe  # called with True for a hit, False for a miss
         self.update = update
         self.max_age = max_age
         self.max_entries = max_entries
@@ -45,12 +48,17 @@ class ViewCache:
         now = time.monotonic()
         with self.lock:
             entry = self.entries.get(key)
-            if entry is not None and (self.update == "true" or now - entry[0] < self.max_age):
+            hit = entry is not None and (self.update == "true" or now - entry[0] < self.max_age)
+            if hit:
                 self.entries.move_to_end(key)
                 self.hits += 1
-                return entry[1]
-            self.misses += 1
+            else:
+                self.misses += 1
             validator = self.validator
+        if self.observe is not None:
+            self.observe(hit)
+        if hit:
+            return entry[1]
         answer = self.couch.query_view(ddoc, view, **params)
         with self.lock:
             if validator != self.validator:

@@ -17,16 +17,20 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False
     app.url_map.converters["text"] = AnyText
-    couch = Couch(settings.couchdb_url, settings.db, timeout=settings.timeout)
+
+    from service import access, deadline, errors, health, ingest, logs, metrics, pages, products, recommendations, stats
+
+    couch = Couch(settings.couchdb_url, settings.db, timeout=settings.timeout, observe=metrics.observe_couchdb)
     app.extensions["couchrec"] = {
         "settings": settings,
         "couch": couch,
-        "views": ViewCache(couch, update=settings.view_update, max_age=settings.cache_seconds),
+        "views": ViewCache(couch, update=settings.view_update, max_age=settings.cache_seconds,
+                           observe=metrics.observe_cache),
         "ddocs": None,  # compiled for the server on first use (get_ddocs): it may be down now
     }
-
-    from service import access, errors, health, ingest, pages, products, recommendations, stats
-
+    logs.init_app(app)  # first: every request gets its id and start time before anything can refuse it
+    deadline.init_app(app, settings.timeout)
+    metrics.init_app(app)
     errors.init_app(app)
     access.init_app(app, settings.cors_origins)
     for module in (pages, health, ingest, stats, recommendations, products):

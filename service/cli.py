@@ -270,9 +270,15 @@ def evaluate_command(baskets_file: Path, k: int, test_fraction: float, seed: int
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=8000, show_default=True, help="Port to bind.")
 @click.option("--workers", default=2, show_default=True, help="gunicorn worker processes.")
-def serve(host: str, port: int, workers: int):
-    """Run the HTTP service under gunicorn."""
+@click.option("--threads", default=8, show_default=True,
+              help="Requests each worker serves at once (threads waiting on CouchDB).")
+def serve(host: str, port: int, workers: int, threads: int):
+    """Run the HTTP service under gunicorn (settings in service/gunicorn_conf.py); logs are JSON lines on stderr."""
     settings()  # fail here, with a clear message, on a bad setting
-    command = [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
-               "--access-logfile", "-", "service:create_app()"]
-    os.execvp(command[0], command)
+    os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", *gunicorn_args(f"{host}:{port}", workers, threads)])
+
+
+def gunicorn_args(bind: str, workers: int, threads: int) -> list[str]:
+    """gunicorn's command line for the service: the shared config module, with these sizes."""
+    return ["--config", "python:service.gunicorn_conf", "--bind", bind, "--workers", str(workers),
+            "--threads", str(threads), "service:create_app()"]

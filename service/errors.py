@@ -1,4 +1,7 @@
-"""JSON error answers for every failure: the client always learns what went wrong."""
+"""JSON error answers for every failure: the client always learns what went wrong.
+
+Database trouble is noted with its cause for the request's log line (service/logs.py).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from loader.couch import CouchError, CouchUnavailable
 from loader.pagetimes import ViewAnswerError
 from loader.schema import ValidationError
+from service.logs import note_error
 
 RETRY_AFTER_SECONDS = 5
 
@@ -48,18 +52,18 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(CouchUnavailable)
     def database_unavailable(exc: CouchUnavailable):
-        current_app.logger.warning("database unavailable: %s", exc)
+        note_error(exc)
         return error_response(503, "database_unavailable", "the database did not answer; retry later",
                               headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
     @app.errorhandler(CouchError)
     def database_error(exc: CouchError):
-        current_app.logger.error("database error: %s", exc)
+        note_error(exc)
         return error_response(502, "database_error", f"the database refused the request: {exc.error}")
 
     @app.errorhandler(ViewAnswerError)
     def bad_view_answer(exc: ViewAnswerError):
-        current_app.logger.error("%s", exc)
+        note_error(exc)
         return error_response(502, "database_error", str(exc))
 
     @app.errorhandler(RequestEntityTooLarge)
@@ -75,5 +79,6 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
+        note_error(exc)
         current_app.logger.exception("unhandled error")
         return error_response(500, "internal_error", "the service failed to answer; the error is logged")

@@ -13,6 +13,7 @@ from loader.schema import ValidationError, check_doc_id, new_doc_id, prepare_log
 from service.bodies import BODY, json_body, parse_json
 from service.db import get_couch, get_settings
 from service.errors import ApiError
+from service.metrics import count_logs
 from service.openapi import READS, operation
 from service.schemas import doc_id_schema, ref
 
@@ -25,6 +26,18 @@ WRITE_ERRORS = (400, 413, *READS)
 
 def pending(body, doc_id: str) -> PendingLog:
     return PendingLog(doc_id, prepare_log(body), stamped=not (isinstance(body, dict) and "timestamp" in body))
+
+
+def write_one(body, doc_id: str):
+    """Validate and write one log; answer with what became of it."""
+    try:
+        log = pending(body, doc_id)
+    except ValidationError as exc:
+        count_logs([Outcome(doc_id, REJECTED, exc.field, exc.reason)])
+        raise
+    outcome = put_log(get_couch(), log)
+    count_logs([outcome])
+    return single_answer(outcome)
 
 
 def single_answer(outcome: Outcome):
@@ -50,14 +63,14 @@ def put_one(doc_id: str):
     body = json_body()
     if isinstance(body, dict) and "_id" in body and body["_id"] != doc_id:
         raise ApiError(400, "must match the id in the URL (or be left out)", field="_id")
-    return single_answer(put_log(get_couch(), pending(body, doc_id)))
+    return write_one(body, doc_id)
 
 
 @bp.post("/logs")
 @operation(summary="Store one log under a generated id", tag="ingestion", access="write", body=ONE_LOG,
            responses={201: "Stored"}, errors=WRITE_ERRORS)
 def post_one():
-    return single_answer(put_log(get_couch(), pending(json_body(), new_doc_id())))
+    return write_one(json_body(), new_doc_id())
 
 
 @bp.post("/logs/_bulk")
@@ -87,6 +100,7 @@ def post_bulk():
             outcomes.append(Outcome(doc_id, REJECTED, exc.field, exc.reason))
     written = iter(write_logs(get_couch(), batch))
     results = [outcome or next(written) for outcome in outcomes]
+    count_logs(results)
     counts = {status: 0 for status in (CREATED, PRESENT, CONFLICT, REJECTED, FAILED)}
     for outcome in results:
         counts[outcome.status] += 1

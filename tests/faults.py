@@ -3,7 +3,8 @@
 Modes: "pass" forwards both ways; "down" closes every new connection at once
 (like a stopped server); "stall" accepts and never answers (like a hung one);
 "lose_answers" forwards requests to the database but drops its answers (the
-write commits, the client never hears). Changing the mode cuts the connections
+write commits, the client never hears); "slow" holds each answer for `delay`
+seconds (every request answers, late). Changing the mode cuts the connections
 already open, so pooled clients meet the new mode at once.
 """
 
@@ -11,9 +12,10 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from urllib.parse import urlsplit, urlunsplit
 
-MODES = ("pass", "down", "stall", "lose_answers")
+MODES = ("pass", "down", "stall", "lose_answers", "slow")
 
 
 class FaultyProxy:
@@ -22,6 +24,7 @@ class FaultyProxy:
         self.target = (target.hostname, target.port or 5984)
         self.target_url = target
         self.mode = "pass"
+        self.delay = 0.5
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.open: set[socket.socket] = set()
@@ -72,12 +75,18 @@ class FaultyProxy:
             close(client)
             return
         self.track(upstream)
-        threading.Thread(target=self.pump, args=(client, upstream, False), daemon=True).start()
-        self.pump(upstream, client, True)
+        asked = threading.Event()  # set by a request, cleared once its answer has been held back
+        threading.Thread(target=self.pump, args=(client, upstream, False, asked), daemon=True).start()
+        self.pump(upstream, client, True, asked)
 
-    def pump(self, source: socket.socket, sink: socket.socket, answers: bool) -> None:
+    def pump(self, source: socket.socket, sink: socket.socket, answers: bool, asked: threading.Event) -> None:
         try:
             while chunk := source.recv(65536):
+                if not answers:
+                    asked.set()
+                elif self.mode == "slow" and asked.is_set():
+                    asked.clear()
+                    time.sleep(self.delay)
                 if not (answers and self.mode == "lose_answers"):
                     sink.sendall(chunk)
         except OSError:

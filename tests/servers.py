@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from service.cli import gunicorn_args
+
 REPO_DIR = Path(__file__).resolve().parent.parent
 INGEST_KEY = "test-ingest-key-0123456789"
 
@@ -25,7 +27,7 @@ def free_port() -> int:
 class LiveService:
     """`couchrec serve`'s gunicorn running the real app on a free port."""
 
-    def __init__(self, couchdb_url: str, db: str, extra_env: dict | None = None, workers: int = 2, threads: int = 1):
+    def __init__(self, couchdb_url: str, db: str, extra_env: dict | None = None, workers: int = 2, threads: int = 8):
         self.port = free_port()
         self.couchdb_url, self.db = couchdb_url, db
         self.url = f"http://127.0.0.1:{self.port}"
@@ -34,8 +36,7 @@ class LiveService:
         env = {**os.environ, "COUCHDB_URL": couchdb_url, "COUCHREC_DB": db, "COUCHREC_TIMEOUT": "60",
                "COUCHREC_INGEST_KEYS": INGEST_KEY, **(extra_env or {})}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers),
-             "--threads", str(threads), "service:create_app()"],
+            [sys.executable, "-m", "gunicorn", *gunicorn_args(f"127.0.0.1:{self.port}", workers, threads)],
             cwd=REPO_DIR, env=env, stdout=self.log, stderr=subprocess.STDOUT,
         )
         self.wait_until_up()

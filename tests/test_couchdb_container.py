@@ -33,5 +33,5 @@ def test_design_docs_install_and_answer_on_couchdb_3():
         install_all(couch, compile_for(couch))
         couch.put_doc("pv1", {"log_type": "page_view", "page_type": "home", "generation_time": 5,
                               "timestamp": "2026-10-01T00:00:00.000Z"})
-        rows = couch.query_view("pages", "generation_time", group_level=1)["rows"]
+        rows = couch.query_view("pages_sketch", "generation_time", group_level=1)["rows"]
         assert rows[0]["value"]["count"] == 1

@@ -110,5 +110,6 @@ def substitute(value, item):
 def test_every_operation_is_exercised_above(document):
     exercised = {(method, path) for method, path, *_ in CASES}
     pages = {"/", "/docs", "/openapi.json", "/assets/{filename}"}  # HTML and files: tests/test_dashboard.py
+    pages.add("/metrics")  # Prometheus text: tests/test_metrics.py
     documented = {(m, p) for p, ops in document["paths"].items() for m in ops if p not in pages}
     assert documented == exercised

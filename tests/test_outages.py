@@ -7,8 +7,12 @@ import uuid
 
 import pytest
 
+from loader.couch import CouchTimeout, CouchUnavailable
+from loader.generate import generate
+from loader.ingest import PendingLog, write_logs
 from tests.faults import FaultyProxy
 from tests.servers import LiveService
+from tests.test_index_builds import short_request_timeout
 
 TIMEOUT = 1.5  # COUCHREC_TIMEOUT for the service under test
 HANG_GUARD = 15  # seconds: far above the timeout, so only a hang trips it
@@ -96,3 +100,46 @@ def test_readiness_goes_red_and_back(exposed, proxy):
         assert exposed.get("/healthz").status_code == 200, "liveness does not depend on the database"
         proxy.set_mode("pass")
         assert exposed.get("/readyz").status_code == 200
+
+
+def test_a_request_of_many_slow_database_calls_answers_503_once_its_time_is_spent(proxy, module_shop):
+    """COUCHREC_TIMEOUT bounds a request's CouchDB calls together, not each one: every call answers
+    within it, but a cart's three rounds (update_seq; each item's co-purchases, in parallel; best sellers
+    to fill the list) do not."""
+    budget = 5.0  # roomy, so that a loaded machine's own latency stays well inside it
+    live = LiveService(proxy.url, module_shop.db, extra_env={"COUCHREC_TIMEOUT": str(budget)})
+    proxy.delay = budget * 0.4
+    cart = ",".join(f"slow-{uuid.uuid4().hex[:8]}" for _ in range(6))  # never asked before: nothing cached
+    try:
+        proxy.set_mode("slow")
+        one_call = live.request("PUT", f"/logs/slow-{uuid.uuid4().hex[:10]}", json=LOG)
+        many_calls, seconds = timed(lambda: live.get(f"/recommendations/cart?items={cart}"))
+    finally:
+        live.stop()
+    assert one_call.status_code == 201, one_call.text
+    assert many_calls.status_code == 503, many_calls.text
+    assert many_calls.json()["error"] == "database_unavailable"
+    assert int(many_calls.headers["Retry-After"]) > 0
+    assert seconds < HANG_GUARD
+
+
+def test_couchdbs_own_timeout_answers_503_with_retry_after(couchdb_url, shop):
+    """CouchDB answers 500 `timeout` when a query waits on an index build for longer than its request
+    timeout; the client gets 503 and Retry-After, as for any slow database."""
+    if shop.server_info().vendor != "couchdb":
+        pytest.skip("PouchDB Server has no request timeout: a query waits for the build")
+    docs = list(generate(seed=5, orders=300, days=7))
+    for start in range(0, len(docs), 1000):
+        write_logs(shop, [PendingLog(doc.pop("_id"), doc) for doc in docs[start:start + 1000]])
+    live = LiveService(couchdb_url, shop.db, extra_env={"COUCHREC_TIMEOUT": "30"})
+    try:
+        with short_request_timeout(shop):
+            answer = live.get("/products/popular")
+            with pytest.raises(CouchTimeout) as refused:
+                shop.query_view("recommend", "co_purchase", limit=1, reduce=False)
+    finally:
+        live.stop()
+    assert isinstance(refused.value, CouchUnavailable) and refused.value.status == 500
+    assert answer.status_code == 503, answer.text
+    assert answer.json()["error"] == "database_unavailable"
+    assert int(answer.headers["Retry-After"]) > 0

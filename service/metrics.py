@@ -1,0 +1,87 @@
+"""Prometheus metrics, served at GET /metrics in the text format.
+
+Under gunicorn each worker process writes its samples to files in
+PROMETHEUS_MULTIPROC_DIR (set up by service/gunicorn_conf.py before any worker
+starts), and a scrape, whichever worker answers it, adds up every worker's files.
+Labels are bounded: routes are Flask's URL rules, never raw paths.
+"""
+
+from __future__ import annotations
+
+import os
+
+from flask import Blueprint, Flask, Response, request
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import multiprocess
+
+from service.logs import request_seconds, route
+from service.openapi import operation
+
+bp = Blueprint("metrics", __name__)
+
+METHODS = {"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"}  # any other is "other": labels stay few
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+HTTP_REQUESTS = Histogram("couchrec_http_request_duration_seconds",
+                          "Time to answer an HTTP request, by method, route (URL rule) and status.",
+                          ["method", "route", "status"], buckets=BUCKETS)
+COUCHDB_REQUESTS = Histogram("couchrec_couchdb_request_duration_seconds",
+                             "Time of each request to CouchDB, by method and status (\"none\": no answer).",
+                             ["method", "status"], buckets=BUCKETS)
+COUCHDB_ERRORS = Counter("couchrec_couchdb_errors_total",
+                         "Requests to CouchDB that got no answer (unreachable, timed out) or a 5xx.", ["kind"])
+VIEW_CACHE = Counter("couchrec_view_cache_lookups_total", "View answers asked of the in-process cache.", ["result"])
+LOGS = Counter("couchrec_logs_ingested_total",
+               "Logs sent to the ingestion API, by outcome (created, present, conflict, rejected, failed).",
+               ["outcome"])
+# The neighbour-list worker's lag (a Gauge, multiprocess_mode="max") goes here once that worker exists.
+
+
+def observe_couchdb(method: str, status: int | None, seconds: float) -> None:
+    """loader.couch.Couch's request observer."""
+    COUCHDB_REQUESTS.labels(method, str(status) if status is not None else "none").observe(seconds)
+    if status is None:
+        COUCHDB_ERRORS.labels("no_answer").inc()
+    elif status >= 500:
+        COUCHDB_ERRORS.labels("server_error").inc()
+
+
+def observe_cache(hit: bool) -> None:
+    """loader.viewcache.ViewCache's lookup observer."""
+    VIEW_CACHE.labels("hit" if hit else "miss").inc()
+
+
+def count_logs(outcomes) -> None:
+    """Count ingestion outcomes (anything with a `status`)."""
+    for outcome in outcomes:
+        LOGS.labels(outcome.status).inc()
+
+
+def exposition() -> bytes:
+    """Every worker's samples, or this process's alone outside gunicorn."""
+    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        return generate_latest(REGISTRY)
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return generate_latest(registry)
+
+
+@bp.get("/metrics")
+@operation(summary="Metrics in the Prometheus text format", tag="operations", access="read",
+           description="Request latency by route and status, CouchDB request latency and errors, view cache "
+                       "hits and misses, ingestion outcomes; summed over every worker process.",
+           responses={200: "text/plain"})
+def metrics():
+    return Response(exposition(), content_type=CONTENT_TYPE_LATEST)
+
+
+def init_app(app: Flask) -> None:
+    """Time every request by its route and status."""
+
+    @app.after_request
+    def observe_request(response):
+        method = request.method if request.method in METHODS else "other"
+        HTTP_REQUESTS.labels(method, route(), str(response.status_code)).observe(request_seconds())
+        return response
+
+    app.register_blueprint(bp)
