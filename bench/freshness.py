@@ -11,7 +11,7 @@ import time
 from collections import Counter
 
 from bench.common import Size, build_seconds, fresh_db, update_seconds, write_all
-from loader.designdocs import compile_all, install_all
+from loader.designdocs import compile_for, install_all
 from loader.generate import generate
 from loader.recommend import recommend
 from loader.viewcache import ViewCache
@@ -42,7 +42,7 @@ def run(url: str, size: Size) -> dict:
     for _ in range(size.runs):
         with fresh_db(url) as couch:
             write_all(couch, orders(seed=17, count=base))
-            install_all(couch, compile_all())
+            install_all(couch, compile_for(couch))
             views = ViewCache(couch, update="true", max_age=0)
             anchor = recommend(views, ["item-00001"], limit=1)  # the index is built and current
             assert anchor
@@ -52,7 +52,7 @@ def run(url: str, size: Size) -> dict:
             started = time.perf_counter()
             write_all(couch, new)
             written = time.perf_counter()
-            index_update = update_seconds(couch, "recommend", compile_all()["_design/recommend"]["views"])
+            index_update = update_seconds(couch, "recommend", compile_for(couch)["_design/recommend"]["views"])
             indexed = time.perf_counter()
             while not any(r.item_id == "item-00001" for r in recommend(views, [FRESH_ITEM], limit=3)):
                 if time.perf_counter() - started > 600:

@@ -25,7 +25,7 @@ import requests
 
 from bench.common import Size, fresh_db, percentile, write_all
 from loader.couch import Couch, CouchError
-from loader.designdocs import compile_all, install_all
+from loader.designdocs import compile_for, install_all
 from loader.indexing import warm_views
 from loader.follow import Follower, order_items
 from loader.generate import generate
@@ -48,7 +48,7 @@ def load_orders(couch: Couch, orders: int) -> tuple[list[list[str]], float]:
     """Write the grocery profile's orders; return every basket and the seconds the views took to build."""
     docs = [doc for doc in generate(seed=11, orders=orders, profile="grocery")
             if doc["log_type"] in ("checkout", "purchase")]
-    install_all(couch, compile_all())
+    install_all(couch, compile_for(couch))
     write_all(couch, docs)
     started = time.monotonic()
     wait_for_views(couch)
@@ -59,7 +59,7 @@ def wait_for_views(couch: Couch) -> None:
     """Bring the views up to date, through CouchDB's 500 `timeout` answers while a build runs past 60 s."""
     while True:
         try:
-            warm_views(couch, compile_all(), say=lambda line: None, timeout=7200)
+            warm_views(couch, compile_for(couch), say=lambda line: None, timeout=7200)
             return
         except CouchError as exc:
             if exc.error != "timeout":

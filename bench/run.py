@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import freshness, growth, ingestion, neighbours, scaling, serving, views
+from bench import freshness, growth, ingestion, neighbours, pagetimes, scaling, serving, views
 from bench.common import SIZES, machine
 from loader import devdb
 from loader.couch import Couch, redact
@@ -28,6 +28,7 @@ SECTIONS = {
     "serving": ("Serving", serving),
     "freshness": ("Freshness", freshness),
     "growth": ("Growth", growth),
+    "pagetimes": ("Page times", pagetimes),
     "neighbours": ("Neighbour lists", neighbours),
     "scaling": ("Scaling: single node against a 3-node cluster", scaling),
 }

@@ -26,7 +26,7 @@ import requests
 
 from bench.common import Size, fresh_db, latency, machine, write_all
 from loader.couch import Couch
-from loader.designdocs import compile_all, install_all
+from loader.designdocs import compile_for, install_all
 from loader.indexing import warm_views
 from loader.generate import generate
 from loader.recommend import popular
@@ -85,7 +85,7 @@ def bulk_throughput(couch: Couch, docs: list[dict]) -> dict:
 
 def build_seconds(couch: Couch) -> float:
     """Install the design docs on a loaded database: the install builds every index before it answers."""
-    ddocs = compile_all()
+    ddocs = compile_for(couch)
     started = time.perf_counter()
     install_all(couch, ddocs, say=lambda line: None, build_timeout=3600)
     warm_views(couch, ddocs, say=lambda line: None, timeout=3600)
@@ -129,7 +129,7 @@ def storage(couch: Couch, docs: int) -> dict:
     """Bytes on disk per log, for the documents and for every view index: one copy of each shard range."""
     database = couch.db_info()["sizes"]["file"]
     indexes = sum(couch.db_request("GET", f"{ddoc_id}/_info").json()["view_index"]["sizes"]["file"]
-                  for ddoc_id in compile_all())
+                  for ddoc_id in compile_for(couch))
     return {"database_bytes_per_log": round(database / docs), "index_bytes_per_log": round(indexes / docs)}
 
 
@@ -137,9 +137,9 @@ def with_a_node_down(folder: Path, nodes: list[str], docs: list[dict]) -> dict:
     """Kill node 2; write and read through node 1; restart node 2; time until nothing is left to
     replicate internally; then read node 2's own copies alone (nodes 1 and 3 killed)."""
     with fresh_db(nodes[0], prefix="scaling_down") as couch:
-        install_all(couch, compile_all(), say=lambda line: None, build_timeout=3600)
+        install_all(couch, compile_for(couch), say=lambda line: None, build_timeout=3600)
         write_all(couch, docs[: len(docs) // 2])
-        warm_views(couch, compile_all(), say=lambda line: None, timeout=3600)
+        warm_views(couch, compile_for(couch), say=lambda line: None, timeout=3600)
         before = couch.db_info()["doc_count"]
         couchdb_local("kill", str(folder), "--node", "2")
         statuses, session = [], requests.Session()

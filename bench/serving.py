@@ -22,7 +22,7 @@ import requests
 
 from bench.common import RecordingCouch, Size, fresh_db, latency, write_all
 from loader.couch import encode_view_params
-from loader.designdocs import compile_all, install_all
+from loader.designdocs import compile_for, install_all
 from loader.indexing import warm_views
 from loader.generate import generate
 from loader.pagetimes import Bound, page_time_groups
@@ -105,8 +105,8 @@ def run(url: str, size: Size) -> dict:
     orders = 100 if size.name == "smoke" else 3000
     with fresh_db(url) as couch:
         write_all(couch, generate(seed=5, orders=orders))
-        install_all(couch, compile_all())
-        warm_views(couch, compile_all(), say=lambda line: None, timeout=3600)
+        install_all(couch, compile_for(couch))
+        warm_views(couch, compile_for(couch), say=lambda line: None, timeout=3600)
         asked = questions(ViewCache(couch, update="true", max_age=0), size.serving_requests)
         rows = []
         for endpoint, requested in asked.items():

@@ -8,10 +8,10 @@ import statistics
 import time
 
 from bench.common import Size, build_seconds, fresh_db, write_all
-from loader.designdocs import compile_all
+from loader.designdocs import TARGETS, compile_all
 from loader.generate import generate
 
-SKETCH, STATS = "generation_time", "generation_time_stats"
+SKETCH, STATS = ("pages_sketch", "generation_time"), ("pages", "generation_time_stats")
 
 
 def documents(count: int) -> list[dict]:
@@ -27,17 +27,18 @@ def query_ms(couch, ddoc: str, view: str, repeats: int = 5) -> float:
     return round(statistics.median(timings), 1)
 
 
-def twin(url: str, docs: list[dict], view: str) -> tuple[float, float]:
+def twin(url: str, docs: list[dict], ddoc_view: tuple[str, str]) -> tuple[float, float]:
     """Build time and grouped-query time of one page-time view alone, in a database of its own
     (PouchDB Server reuses an index across design docs when the functions are the same)."""
     with fresh_db(url) as couch:
         write_all(couch, docs)
-        seconds = build_seconds(couch, "pages", as_name="twin", views=[view])
+        ddoc, view = ddoc_view
+        seconds = build_seconds(couch, ddoc, as_name="twin", views=[view])
         return round(seconds, 2), query_ms(couch, "twin", view)
 
 
 def run(url: str, size: Size) -> dict:
-    ddocs = [ddoc_id.split("/", 1)[1] for ddoc_id, ddoc in compile_all().items() if "views" in ddoc]
+    ddocs = [ddoc_id.split("/", 1)[1] for ddoc_id, ddoc in compile_all(target=TARGETS[0]).items() if "views" in ddoc]
     rows = []
     for count in size.view_docs:
         docs = documents(count)

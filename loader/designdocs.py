@@ -1,5 +1,8 @@
 """Compile `designdocs/` into design documents, compare them with a database, install them.
 
+Compiling is per server (`target`): the page-times histogram's emitted form is the
+one that server's builtin `_sum` can add (`compile_for(couch)` asks the server).
+
 Layout (couchapp style): `designdocs/<ddoc>/views/<view>/map.js` plus either
 `reduce.js` (JavaScript) or `reduce` (a builtin name such as `_sum`), and an
 optional `designdocs/<ddoc>/validate_doc_update.js`. Snippets shared by several
@@ -24,11 +27,20 @@ from typing import Callable
 
 from loader.couch import Couch
 from loader.indexing import wait_until_built
+from loader.pagetimes import HISTOGRAM
 from loader.schema import SCHEMA
 
 DESIGNDOCS_DIR = Path(__file__).resolve().parent.parent / "designdocs"
 STAGING_SUFFIX = "-staging"
-PLACEHOLDERS = {"__COUCHREC_SCHEMA__": json.dumps(SCHEMA, sort_keys=True)}
+# What `_sum` adds on each server: CouchDB objects key by key (a sparse histogram),
+# PouchDB Server only numbers and arrays of numbers.
+HISTOGRAM_FORMS = {"couchdb": "object", "pouchdb-server": "array"}
+TARGETS = tuple(HISTOGRAM_FORMS)
+# Text replaced in every function's source, per target.
+PLACEHOLDERS: dict[str, Callable[[str], str]] = {
+    "__COUCHREC_SCHEMA__": lambda target: json.dumps(SCHEMA, sort_keys=True),
+    "__COUCHREC_HISTOGRAM__": lambda target: json.dumps(dict(HISTOGRAM, form=HISTOGRAM_FORMS[target]), sort_keys=True),
+}
 LIB_DIR = "_lib"  # shared JS snippets, inlined where a function says __LIB_<name>__
 LIB_REFERENCE = re.compile(r"__LIB_(\w+)__")
 
@@ -40,16 +52,17 @@ class Change:
     diff: str = ""
 
 
-def function_source(path: Path) -> str:
+def function_source(path: Path, target: str) -> str:
     """Read a JS function, dropping its leading comment lines (some engines choke on them),
-    with `__LIB_<name>__` replaced by `designdocs/_lib/<name>.js` and the schema injected."""
+    with `__LIB_<name>__` replaced by `designdocs/_lib/<name>.js` and the placeholders filled for `target`."""
     lines = path.read_text().splitlines()
     while lines and (not lines[0].strip() or lines[0].lstrip().startswith("//")):
         lines.pop(0)
     source = "\n".join(lines).strip()
-    source = LIB_REFERENCE.sub(lambda match: function_source(path_of_lib(path, match.group(1))).strip(), source)
+    source = LIB_REFERENCE.sub(lambda match: function_source(path_of_lib(path, match.group(1)), target).strip(), source)
     for placeholder, value in PLACEHOLDERS.items():
-        source = source.replace(placeholder, value)
+        if placeholder in source:
+            source = source.replace(placeholder, value(target))
     return source + "\n"
 
 
@@ -61,29 +74,42 @@ def path_of_lib(referrer: Path, name: str) -> Path:
     raise FileNotFoundError(f"{referrer} includes {name}, but no {LIB_DIR}/ folder holds it")
 
 
-def compile_ddoc(folder: Path) -> dict:
-    """Build one design document from its folder."""
+def compile_ddoc(folder: Path, target: str) -> dict:
+    """Build one design document from its folder, for a server of kind `target`."""
     ddoc: dict = {"_id": f"_design/{folder.name}", "language": "javascript"}
     views_dir = folder / "views"
     if views_dir.is_dir():
         ddoc["views"] = {}
         for view_dir in sorted(p for p in views_dir.iterdir() if p.is_dir()):
-            view = {"map": function_source(view_dir / "map.js")}
+            view = {"map": function_source(view_dir / "map.js", target)}
             if (view_dir / "reduce.js").exists():
-                view["reduce"] = function_source(view_dir / "reduce.js")
+                view["reduce"] = function_source(view_dir / "reduce.js", target)
             elif (view_dir / "reduce").exists():
                 view["reduce"] = (view_dir / "reduce").read_text().strip()
             ddoc["views"][view_dir.name] = view
     validator = folder / "validate_doc_update.js"
     if validator.exists():
-        ddoc["validate_doc_update"] = function_source(validator)
+        ddoc["validate_doc_update"] = function_source(validator, target)
     return ddoc
 
 
-def compile_all(root: Path = DESIGNDOCS_DIR) -> dict[str, dict]:
-    """Compile every design-doc folder under `root`, keyed by `_design/<name>`."""
+def compile_all(root: Path = DESIGNDOCS_DIR, *, target: str) -> dict[str, dict]:
+    """Compile every design-doc folder under `root` for `target` (one of TARGETS), keyed by `_design/<name>`."""
+    if target not in TARGETS:
+        raise ValueError(f"unknown target {target!r}; expected one of {', '.join(TARGETS)}")
     folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))
-    return {ddoc["_id"]: ddoc for ddoc in map(compile_ddoc, folders)}
+    return {ddoc["_id"]: ddoc for ddoc in (compile_ddoc(folder, target) for folder in folders)}
+
+
+def target_of(couch: Couch) -> str:
+    """The compile target for the server `couch` talks to (any server but PouchDB Server is a CouchDB)."""
+    return "pouchdb-server" if couch.server_info().vendor == "pouchdb-server" else "couchdb"
+
+
+def compile_for(couch: Couch, root: Path = DESIGNDOCS_DIR) -> dict[str, dict]:
+    """Compile the design docs as the server `couch` talks to must hold them: what install, diff,
+    warm and readiness compare against."""
+    return compile_all(root, target=target_of(couch))
 
 
 def content(doc: dict | None) -> dict | None:

@@ -25,7 +25,7 @@ from typing import Callable
 from loader.baskets import Basket
 from loader.bulk import chunks
 from loader.couch import Couch
-from loader.designdocs import compile_all, install_all
+from loader.designdocs import compile_for, install_all
 from loader.indexing import warm_views
 from loader.ingest import PendingLog, write_logs
 from loader.neighbours import DEFAULT_K, LIST_SCORES, ListReader, lists_db, rebuild
@@ -123,9 +123,9 @@ def evaluate(
     seconds = {}
     try:
         started = time.monotonic()
-        install_all(couch, compile_all())
+        install_all(couch, compile_for(couch))
         load_train(couch, train)
-        warm_views(couch, compile_all(), say=say, timeout=7200)
+        warm_views(couch, compile_for(couch), say=say, timeout=7200)
         seconds["load_and_index"] = time.monotonic() - started
         say(f"{len(train)} train orders loaded and indexed in {seconds['load_and_index']:.0f} s ({how} split)")
         started = time.monotonic()

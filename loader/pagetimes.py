@@ -1,9 +1,10 @@
-"""Page generation-time analytics read from `_design/pages`.
+"""Page generation-time analytics read from `_design/pages`, all reduced by builtins.
 
-The `generation_time` view's reduce returns a mergeable summary with a
-log-bucket histogram; this module turns it into count, avg, min, max, stddev
-and p50/p95/p99. `generation_time_stats` (builtin `_stats`, same map) answers
-the same without percentiles, computed in Erlang: the fast path.
+`generation_time_stats` (`_stats`) gives count, sum, sumsqr, min and max exactly;
+`generation_time_histogram` (`_sum` over one-count log-bucket histograms) gives
+the percentiles within RELATIVE_ERROR. Both are computed in Erlang on CouchDB;
+a grouped query asks both at once. The JS sketch in `_design/pages_sketch` (the
+mission's rereduce) is read the same way by `sketch_buckets`.
 """
 
 from __future__ import annotations
@@ -18,17 +19,23 @@ from loader.couch import carry_deadline
 from loader.viewcache import ViewCache
 
 DDOC = "pages"
-SKETCH_VIEW = "generation_time"
+HISTOGRAM_VIEW = "generation_time_histogram"
 STATS_VIEW = "generation_time_stats"
 GROUP_LEVELS = {"page_type": 1, "day": 4, "hour": 5}
 QUANTILES = {"p50": 0.50, "p95": 0.95, "p99": 0.99}
 BOUND_PATTERN = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}))?$")
-# The sketch in designdocs/pages/views/generation_time/reduce.js: GAMMA = 1.02 / 0.98.
 RELATIVE_ERROR = 0.02
+# The histogram's fixed window, injected into its map by loader/designdocs.py: bucket b holds
+# (gamma^(b+lowest-1), gamma^(b+lowest)]. 256 buckets keep a group's `_sum` within 4,763 bytes of
+# Erlang term while each bucket holds under 2^48 views, below the builtin reduce_limit (4,906); they span
+# 0.49 ms to 13.6 s; times outside count in the edge buckets (see ARCHITECTURE.md).
+HISTOGRAM = {"gamma": (1 + RELATIVE_ERROR) / (1 - RELATIVE_ERROR), "lowest": -17, "buckets": 256}
+MAX_PARALLEL_QUERIES = 12
 
 
 class ViewAnswerError(RuntimeError):
-    """The view answered, but not with a summary (PouchDB Server turns a failing reduce into null)."""
+    """The view answered, but not with a summary (PouchDB Server turns a failing reduce into null,
+    CouchDB a `_sum` past reduce_limit into {"error": "builtin_reduce_error"})."""
 
 
 @dataclass(frozen=True)
@@ -64,32 +71,61 @@ class Bound:
         return [page_type, *self.parts] + ([] if len(self.parts) == 4 else [{}])
 
 
-def summarise(value: dict) -> dict:
-    """Turn a sketch or `_stats` value into the published figures."""
-    if not isinstance(value, dict) or not value.get("count"):
-        raise ViewAnswerError(f"the view returned {value!r} instead of a summary; its reduce failed on the database")
-    count = value["count"]
-    mean = value["sum"] / count
-    variance = max(0.0, value["sumsqr"] / count - mean * mean)
-    figures = {"count": count, "avg": mean, "min": value["min"], "max": value["max"], "stddev": math.sqrt(variance)}
-    for name, q in QUANTILES.items():
-        figures[name] = round(quantile(value, q), 3) if "buckets" in value else None
-    return figures
+def summarise(stats: dict, buckets: list[tuple[float, int]] | None) -> dict:
+    """Turn `_stats` figures (or a JS sketch) and its buckets into the published figures.
+
+    `buckets`: (representative value, count) in value order, or None for no percentiles.
+    """
+    if not isinstance(stats, dict) or not stats.get("count") or "error" in stats:
+        raise ViewAnswerError(f"the view returned {stats!r} instead of a summary; its reduce failed on the database")
+    count = stats["count"]
+    mean = stats["sum"] / count
+    variance = max(0.0, stats["sumsqr"] / count - mean * mean)
+    figures = {"count": count, "avg": mean, "min": stats["min"], "max": stats["max"], "stddev": math.sqrt(variance)}
+    estimates = quantiles(buckets, stats["min"], stats["max"]) if buckets is not None else dict.fromkeys(QUANTILES)
+    return {**figures, **estimates}
 
 
-def quantile(sketch: dict, q: float) -> float:
-    """The value at rank floor(q * (count - 1)), within the sketch's relative error."""
-    rank = math.floor(q * (sketch["count"] - 1))
-    seen = sketch["zero"]
-    if rank < seen:
-        return 0.0
-    gamma = sketch["gamma"]
-    for index in sorted(sketch["buckets"], key=int):
-        seen += sketch["buckets"][index]
-        if seen > rank:
-            estimate = 2 * gamma ** int(index) / (gamma + 1)
-            return min(max(estimate, sketch["min"]), sketch["max"])
-    return sketch["max"]
+def quantiles(buckets: list[tuple[float, int]], low: float, high: float) -> dict[str, float]:
+    """p50/p95/p99: the value at rank floor(q * (n - 1)), within the buckets' relative error,
+    kept inside [low, high] (the exact min and max); one pass over the buckets."""
+    total = sum(count for _, count in buckets)
+    wanted = sorted((math.floor(q * (total - 1)), name) for name, q in QUANTILES.items())
+    found = dict.fromkeys(QUANTILES, round(high, 3))
+    seen, next_wanted = 0, 0
+    for value, count in buckets:
+        seen += count
+        while next_wanted < len(wanted) and seen > wanted[next_wanted][0]:
+            found[wanted[next_wanted][1]] = round(min(max(value, low), high), 3)
+            next_wanted += 1
+        if next_wanted == len(wanted):
+            break
+    return found
+
+
+def bucket_value(index: int, gamma: float) -> float:
+    """The value reported for bucket (gamma^(index-1), gamma^index]: within (gamma-1)/(gamma+1) of all of it."""
+    return 2 * gamma ** index / (gamma + 1)
+
+
+def histogram_buckets(value: dict | list) -> list[tuple[float, int]]:
+    """The buckets of a `generation_time_histogram` answer, in either form (object or array)."""
+    if isinstance(value, dict) and "error" not in value:
+        counts = {int(b): n for b, n in value.items()}
+    elif isinstance(value, list):
+        counts = dict(enumerate(value))
+    else:
+        raise ViewAnswerError(f"the histogram view returned {value!r}; its reduce failed on the database")
+    return [(WINDOW_VALUES[b], n) for b, n in sorted(counts.items()) if n]
+
+
+WINDOW_VALUES = [bucket_value(b + HISTOGRAM["lowest"], HISTOGRAM["gamma"]) for b in range(HISTOGRAM["buckets"])]
+
+
+def sketch_buckets(sketch: dict) -> list[tuple[float, int]]:
+    """The buckets of the JS sketch (`_design/pages_sketch`), its near-zero count first."""
+    buckets = sorted((int(index), n) for index, n in sketch["buckets"].items())
+    return [(0.0, sketch["zero"])] + [(bucket_value(index, sketch["gamma"]), n) for index, n in buckets]
 
 
 def group_fields(key: list, by: str) -> dict:
@@ -116,22 +152,36 @@ def page_time_groups(
     end: Bound | None = None,
     percentiles: bool = True,
 ) -> list[dict]:
-    """Return the figures for each group of page views, in key order."""
-    view = SKETCH_VIEW if percentiles else STATS_VIEW
+    """Return the figures for each group of page views, in key order.
+
+    One grouped range query per view (and per page type when bounded by time), all at once.
+    """
     level = GROUP_LEVELS[by]
-
-    def query(**bounds) -> list[dict]:
-        return views.query(DDOC, view, group_level=level, **bounds)["rows"]
-
     if start is None and end is None:
-        bounds = {"startkey": [page_type], "endkey": [page_type, {}]} if page_type else {}
-        rows = query(**bounds)
+        ranges = [{"startkey": [page_type], "endkey": [page_type, {}]} if page_type else {}]
     else:
         types = [page_type] if page_type else page_types(views)
         ranges = [
             {"startkey": start.start_key(t) if start else [t], "endkey": end.end_key(t) if end else [t, {}]}
             for t in types
         ]
-        with ThreadPoolExecutor(max_workers=min(8, max(1, len(ranges)))) as pool:
-            rows = [row for answer in pool.map(carry_deadline(lambda r: query(**r)), ranges) for row in answer]
-    return [{**group_fields(row["key"], by), **summarise(row["value"])} for row in rows]
+    names = [STATS_VIEW, HISTOGRAM_VIEW] if percentiles else [STATS_VIEW]
+    asks = [(view, bounds) for bounds in ranges for view in names]
+
+    def ask(item) -> list[dict]:
+        view, bounds = item
+        return views.query(DDOC, view, group_level=level, **bounds)["rows"]
+
+    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_QUERIES, len(asks))) as pool:
+        answers = list(pool.map(carry_deadline(ask), asks))
+    stats_rows = [row for (view, _), rows in zip(asks, answers) if view == STATS_VIEW for row in rows]
+    histograms = {
+        tuple(row["key"]): row["value"] for (view, _), rows in zip(asks, answers) if view == HISTOGRAM_VIEW for row in rows
+    }
+    groups = []
+    for row in stats_rows:
+        # A write landing between the two queries can leave a new group in one answer only.
+        histogram = histograms.get(tuple(row["key"])) if percentiles else None
+        buckets = None if histogram is None else histogram_buckets(histogram)
+        groups.append({**group_fields(row["key"], by), **summarise(row["value"], buckets)})
+    return groups

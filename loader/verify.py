@@ -6,7 +6,9 @@ merges shard answers. PouchDB Server never does the second, so we do it here:
 map documents with the real `map.js` in QuickJS, shuffle the rows (shards see
 documents in hash order), cut them into random leaves, combine the leaf results
 through a random tree of rereduce calls, and require the answer of one single
-pass. Every call is held to CouchDB 3.5's reduce_limit rule.
+pass. Every call is held to CouchDB 3.5's reduce_limit rule: couchjs's for JS
+reduces (JSON length), couch_query_servers's for builtin `_sum` (Erlang external
+term size, computed here as `erlang_term_size`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ import quickjs
 
 # couchjs: fail when the output is over 4096 bytes and more than half the input.
 JS_REDUCE_LIMIT = 4096
-# couch_query_servers: the same rule for builtin _sum/_stats, at 4906 bytes.
+# couch_query_servers: the same rule for builtin _sum, at 4906 bytes of Erlang external term
+# (erlang:external_size); past it the group's value becomes {"error": "builtin_reduce_error"}.
 BUILTIN_REDUCE_LIMIT = 4906
 FLOAT_TOLERANCE = 1e-9
 
@@ -102,17 +105,60 @@ def stats_of(value: Any) -> dict:
 
 
 def sum_values(values: list) -> Any:
-    """_sum: numbers add; arrays add element-wise (the shorter padded with zeros)."""
+    """_sum as CouchDB 3.5 computes it: numbers add; arrays add element-wise (the shorter padded
+    with zeros); objects add key by key (a key missing from one counts as absent, not zero).
+    PouchDB Server 4.2 refuses objects: the histogram is compiled as arrays there."""
     if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
         return sum(values)
     if all(isinstance(v, list) for v in values):
         width = max(len(v) for v in values)
-        return [sum_values([v[i] if i < len(v) else 0 for v in values]) for i in range(width)]
-    raise TypeError(f"_sum needs numbers or arrays of numbers, got {values[:3]!r}")
+        return [sum_values([v[i] for v in values if i < len(v)]) for i in range(width)]
+    if all(isinstance(v, dict) for v in values):
+        keys = sorted({key for v in values for key in v})
+        return {key: sum_values([v[key] for v in values if key in v]) for key in keys}
+    raise TypeError(f"_sum needs numbers, arrays of numbers or objects of numbers, got {values[:3]!r}")
 
 
 def json_size(value: Any) -> int:
     return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False))
+
+
+def erlang_term_size(value: Any, *, top: bool = True) -> int:
+    """erlang:external_size of `value` as CouchDB holds JSON (EJSON): what its builtin reduce_limit measures.
+
+    Objects are {[{Key, Value}]}, strings binaries, true/false/null atoms, arrays lists (a list
+    of integers 0..255 packs as a string).
+    """
+    size = 1 if top else 0  # the version byte
+    if isinstance(value, bool) or value is None:
+        return size + 2 + len({True: "true", False: "false", None: "null"}[value])
+    if isinstance(value, int):
+        if 0 <= value <= 255:
+            return size + 2
+        if -2**31 <= value < 2**31:
+            return size + 5
+        return size + 3 + (abs(value).bit_length() + 7) // 8
+    if isinstance(value, float):
+        return size + 9
+    if isinstance(value, str):
+        return size + 5 + len(value.encode())
+    if isinstance(value, list):
+        if not value:
+            return size + 1
+        if len(value) < 65536 and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255 for v in value):
+            return size + 3 + len(value)
+        return size + 6 + sum(erlang_term_size(v, top=False) for v in value)
+    if isinstance(value, dict):
+        pairs = sum(2 + erlang_term_size(k, top=False) + erlang_term_size(v, top=False) for k, v in value.items())
+        return size + 2 + (6 + pairs if value else 1)
+    raise TypeError(f"not a JSON value: {value!r}")
+
+
+def builtin_input_size(keys: list | None, values: list, rereduce: bool) -> int:
+    """The term size of what CouchDB hands a builtin reduce: [{Key, Value}] on a leaf, [[[], Value]] on rereduce."""
+    if rereduce:
+        return 1 + 6 + sum(7 + erlang_term_size(v, top=False) for v in values)
+    return 1 + 6 + sum(2 + erlang_term_size(k, top=False) + erlang_term_size(v, top=False) for k, v in zip(keys, values))
 
 
 @dataclass
@@ -142,14 +188,16 @@ class View:
         if self.builtin:
             output = builtin_reduce(self.reduce_source, values, rereduce)
             limit = BUILTIN_REDUCE_LIMIT
-            output_size = json_size(output)
+            output_size = erlang_term_size(output)
+            input_size = builtin_input_size(keys, values, rereduce)
         else:
             output = self.functions.reduce(keys, values, rereduce)
             limit = JS_REDUCE_LIMIT
             output_size = json_size([output])  # couchjs measures the list of all reductions
-        input_size = json_size([keys, values])
+            input_size = json_size([keys, values])
         self.largest_output = max(self.largest_output, output_size)
-        if output_size > limit and output_size * 2 > input_size:
+        checked = not self.builtin or self.reduce_source == "_sum"  # CouchDB checks no other builtin
+        if checked and output_size > limit and output_size * 2 > input_size:
             raise ReduceLimitError(
                 f"{self.name}: reduce output of {output_size} bytes from {input_size} bytes of input "
                 f"(rereduce={rereduce}) breaks reduce_limit"
@@ -227,21 +275,40 @@ def preview(value: Any, width: int = 160) -> str:
     return text if len(text) <= width else text[:width] + "..."
 
 
-def reduce_views(ddocs: dict[str, dict]) -> list[View]:
-    """Every view with a reduce, across the compiled design docs."""
-    return [
-        View(f"{ddoc_id[len('_design/'):]}/{name}", spec["map"], spec["reduce"])
-        for ddoc_id, ddoc in ddocs.items()
-        for name, spec in ddoc.get("views", {}).items()
-        if "reduce" in spec
-    ]
+def reduce_views(compiled: dict[str, dict[str, dict]]) -> list[View]:
+    """Every view with a reduce, across design docs compiled for each target ({target: ddocs}).
+
+    A view compiled alike for every target appears once; one that differs appears once per
+    target, named `<ddoc>/<view> [<form>]` after the histogram form it carries.
+    """
+    sources: dict[str, dict[tuple[str, str], str]] = {}
+    for target, ddocs in compiled.items():
+        for ddoc_id, ddoc in ddocs.items():
+            for name, spec in ddoc.get("views", {}).items():
+                if "reduce" in spec:
+                    label = f"{ddoc_id[len('_design/'):]}/{name}"
+                    sources.setdefault(label, {}).setdefault((spec["map"], spec["reduce"]), target)
+    views = []
+    for label, variants in sources.items():
+        for (map_source, reduce_source), target in variants.items():
+            suffix = f" [{form_of(map_source) or target}]" if len(variants) > 1 else ""
+            views.append(View(label + suffix, map_source, reduce_source))
+    return views
 
 
-def verify_all(ddocs: dict[str, dict], docs: list[dict], *, seed: int = 0, trials: int = 20) -> list[Finding]:
-    """Check every reduce view over the rows `docs` map to, and over each first-key group."""
+def form_of(map_source: str) -> str | None:
+    """The histogram form a compiled map carries ("object" or "array"), if any."""
+    for form in ("object", "array"):
+        if f'"form": "{form}"' in map_source:
+            return form
+    return None
+
+
+def verify_all(compiled: dict[str, dict[str, dict]], docs: list[dict], *, seed: int = 0, trials: int = 20) -> list[Finding]:
+    """Check every reduce view ({target: ddocs}) over the rows `docs` map to, and over each first-key group."""
     rng = random.Random(seed)
     findings = []
-    for view in reduce_views(ddocs):
+    for view in reduce_views(compiled):
         rows = view.rows(docs)
         finding = check_view(view, rows, rng, trials)
         groups: dict[str, list] = {}

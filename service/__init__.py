@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import Flask
 
 from loader.couch import Couch
-from loader.designdocs import compile_all
 from loader.neighbours import ListReader, lists_db
 from loader.settings import Settings
 from loader.viewcache import ViewCache
@@ -29,7 +28,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         "views": ViewCache(couch, update=settings.view_update, max_age=settings.cache_seconds,
                            observe=metrics.observe_cache),
         "lists": ListReader(lists_db(couch)),
-        "ddocs": compile_all(),
+        "ddocs": None,  # compiled for the server on first use (get_ddocs): it may be down now
     }
     logs.init_app(app)  # first: every request gets its id and start time before anything can refuse it
     deadline.init_app(app, settings.timeout)

@@ -128,7 +128,7 @@ def designdocs_install(build_timeout: float, member: str | None, member_password
         raise click.UsageError("--member-password needs --member (or COUCHREC_SERVICE_USER).")
     couch = connect(timeout=120)
     try:
-        changes = designdocs.install_all(couch, designdocs.compile_all(), say=click.echo, build_timeout=build_timeout)
+        changes = designdocs.install_all(couch, designdocs.compile_for(couch), say=click.echo, build_timeout=build_timeout)
         if member:
             if member_password:
                 click.echo(f"user {member}: {security.ensure_user(couch, member, member_password)}")
@@ -147,7 +147,7 @@ def designdocs_diff():
     """Show how the database's design docs differ from designdocs/ (exit 1 when they do)."""
     couch = connect()
     try:
-        changes = designdocs.diff_all(couch, designdocs.compile_all())
+        changes = designdocs.diff_all(couch, designdocs.compile_for(couch))
     except (CouchUnavailable, CouchError) as exc:
         raise database_trouble(exc, couch) from None
     for change in changes:
@@ -165,7 +165,7 @@ def designdocs_warm(timeout: float):
     couch = connect(timeout=120)
     started = time.monotonic()
     try:
-        warmed = indexing.warm_views(couch, designdocs.compile_all(), say=click.echo, timeout=timeout)
+        warmed = indexing.warm_views(couch, designdocs.compile_for(couch), say=click.echo, timeout=timeout)
     except (CouchUnavailable, CouchError) as exc:
         raise database_trouble(exc, couch) from None
     except indexing.BuildTimeout as exc:
@@ -180,11 +180,12 @@ def designdocs_warm(timeout: float):
 def designdocs_verify(orders: int, seed: int, trials: int):
     """Check every reduce against CouchDB's rereduce and reduce_limit rules, in-process."""
     docs = list(generate_docs(seed=seed, orders=orders))
-    findings = verify.verify_all(designdocs.compile_all(), docs, seed=seed, trials=trials)
-    click.echo(f"{'view':<36} {'rows':>8} {'trials':>6} {'largest output':>15}  result")
+    compiled = {target: designdocs.compile_all(target=target) for target in designdocs.TARGETS}
+    findings = verify.verify_all(compiled, docs, seed=seed, trials=trials)
+    click.echo(f"{'view':<44} {'rows':>8} {'trials':>6} {'largest output':>15}  result")
     for finding in findings:
         result = "ok" if finding.ok else f"FAILED: {finding.problem}"
-        click.echo(f"{finding.view:<36} {finding.rows:>8} {finding.trials:>6} {finding.largest_output:>13} B  {result}")
+        click.echo(f"{finding.view:<44} {finding.rows:>8} {finding.trials:>6} {finding.largest_output:>13} B  {result}")
     if not all(finding.ok for finding in findings):
         raise click.ClickException("a reduce would give wrong answers or fail on CouchDB")
 
@@ -306,7 +307,7 @@ def neighbours_rebuild(batch: int, quiet: bool):
     rebuild is replayed by the worker."""
     couch = connect(retries=8, timeout=120)
     try:
-        designdocs.warm_views(couch, designdocs.compile_all(), say=lambda line: click.echo(line, err=True),
+        indexing.warm_views(couch, designdocs.compile_for(couch), say=lambda line: click.echo(line, err=True),
                               timeout=3600)
         with tqdm(total=0, unit="item", disable=quiet, file=sys.stderr) as bar:
             def progress(done: int, total: int) -> None:

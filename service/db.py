@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import current_app
 
 from loader.couch import Couch
+from loader.designdocs import compile_for
 from loader.settings import Settings
 from loader.neighbours import ListReader
 from loader.viewcache import RevalidateOnFirstQuery, ViewCache
@@ -36,5 +37,9 @@ def get_settings() -> Settings:
 
 
 def get_ddocs() -> dict[str, dict]:
-    """The design documents this code expects the database to hold."""
-    return current_app.extensions["couchrec"]["ddocs"]
+    """The design documents this code expects the database to hold, compiled for its server
+    (asked once; raises CouchUnavailable while the server is down)."""
+    state = current_app.extensions["couchrec"]
+    if state["ddocs"] is None:
+        state["ddocs"] = compile_for(state["couch"])
+    return state["ddocs"]

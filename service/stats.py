@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 
-from loader.pagetimes import GROUP_LEVELS, RELATIVE_ERROR, Bound, page_time_groups
+from loader.couch import CouchError
+from loader.pagetimes import GROUP_LEVELS, RELATIVE_ERROR, Bound, ViewAnswerError, page_time_groups
 from service.db import get_views
-from service.errors import ApiError
-from service.openapi import READS, operation
+from service.errors import RETRY_AFTER_SECONDS, ApiError
+from service.openapi import operation
 from service.params import choice, flag, kind_checker, text
 from service.schemas import kind_schema
 
@@ -19,20 +20,27 @@ QUERY = (
     text("page_type", "Only this page type.", kind_checker("slug", "page_type"), kind_schema("slug"), "product"),
     text("from", "First day or hour included: YYYY-MM-DD or YYYY-MM-DDTHH (UTC).", Bound.parse, BOUND, "2026-11-01"),
     text("to", "Last day or hour included: YYYY-MM-DD or YYYY-MM-DDTHH (UTC).", Bound.parse, BOUND, "2026-11-30"),
-    flag("percentiles", "Compute p50/p95/p99 (the JS sketch); false reads the builtin `_stats` twin.", True),
+    flag("percentiles", "Compute p50/p95/p99 (from the builtin `_sum` histogram); false reads only the `_stats` view.", True),
 )
 
 
 @bp.get("/stats/page-times")
 @operation(summary="Page generation time per page type, day or hour", tag="analytics",
            description="Count, avg, min, max, stddev and p50/p95/p99 (within `percentile_relative_error`).",
-           responses={200: "PageTimes"}, query=QUERY, errors=(400, *READS))
+           responses={200: "PageTimes"}, query=QUERY, errors=(400, 503))
 def page_times(query: dict):
     start, end = query["from"], query["to"]
     if start and end and start.first_hour() > end.last_hour():
         raise ApiError(400, "must not come after `to`", field="from")
-    groups = page_time_groups(get_views(), by=query["by"], page_type=query["page_type"], start=start, end=end,
-                              percentiles=query["percentiles"])
+    try:
+        groups = page_time_groups(get_views(), by=query["by"], page_type=query["page_type"], start=start, end=end,
+                                  percentiles=query["percentiles"])
+    except (CouchError, ViewAnswerError) as exc:
+        # An index still building (CouchDB's 500 timeout), design docs not installed yet, a reduce
+        # that failed: the database cannot answer this now, and a retry later can succeed.
+        current_app.logger.error("page times: %s", exc)
+        raise ApiError(503, "the database could not answer page times now; retry later", error="database_unavailable",
+                       headers={"Retry-After": str(RETRY_AFTER_SECONDS)}) from None
     return jsonify({
         "by": query["by"],
         "page_type": query["page_type"],

@@ -18,7 +18,7 @@ from loader import devdb
 from loader.bulk import load_files
 from loader.generate import generate
 from loader.couch import Couch
-from loader.designdocs import compile_all, install_all
+from loader.designdocs import compile_for, install_all
 from loader.indexing import warm_views
 from tests.servers import LiveService, free_port
 
@@ -41,7 +41,7 @@ def fresh_database(url: str, *, designdocs: bool):
     couch = Couch(url, f"couchrec_test_{uuid.uuid4().hex[:12]}")
     couch.ensure_db()
     if designdocs:
-        install_all(couch, compile_all())
+        install_all(couch, compile_for(couch))
     try:
         yield couch
     finally:
@@ -85,7 +85,7 @@ def seeded_service(couchdb_url, tmp_path_factory):
     with fresh_database(couchdb_url, designdocs=True) as db:
         summary = load_files(db, [str(path)], rejects_path=path.with_suffix(".rejects"), progress=False)
         assert summary.clean and summary.created > 0
-        warm_views(db, compile_all(), say=lambda line: None, timeout=300)
+        warm_views(db, compile_for(db), say=lambda line: None, timeout=300)
         live = LiveService(couchdb_url, db.db, workers=1, threads=4)
         yield live
         live.stop()

@@ -22,7 +22,7 @@ def test_design_docs_install_and_answer_on_couchdb_3():
     from testcontainers.core.waiting_utils import wait_for_logs
 
     from loader.couch import Couch
-    from loader.designdocs import compile_all, install_all
+    from loader.designdocs import compile_for, install_all
 
     with DockerContainer("couchdb:3.5").with_env("COUCHDB_USER", "admin").with_env(
             "COUCHDB_PASSWORD", "secret").with_exposed_ports(5984) as container:
@@ -30,8 +30,8 @@ def test_design_docs_install_and_answer_on_couchdb_3():
         url = f"http://admin:secret@{container.get_container_host_ip()}:{container.get_exposed_port(5984)}"
         couch = Couch(url, "shop")
         assert couch.server_info().vendor == "couchdb"
-        install_all(couch, compile_all())
+        install_all(couch, compile_for(couch))
         couch.put_doc("pv1", {"log_type": "page_view", "page_type": "home", "generation_time": 5,
                               "timestamp": "2026-10-01T00:00:00.000Z"})
-        rows = couch.query_view("pages", "generation_time", group_level=1)["rows"]
+        rows = couch.query_view("pages_sketch", "generation_time", group_level=1)["rows"]
         assert rows[0]["value"]["count"] == 1

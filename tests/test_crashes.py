@@ -23,7 +23,7 @@ import pytest
 import requests
 
 from loader.couch import Couch
-from loader.designdocs import compile_all, install_all
+from loader.designdocs import compile_for, install_all
 from tests.crashable import LocalCouchDB, PouchOnDisk, needs_local_couchdb
 from tests.eventually import eventually
 from tests.servers import INGEST_KEY, REPO_DIR, LiveService
@@ -121,7 +121,7 @@ def test_a_cluster_load_survives_a_node_killed_midway(cluster, tmp_path):
     env = {"PATH": "/usr/bin:/bin", "COUCHDB_URL": cluster.url, "COUCHREC_DB": "midload"}
     couch = Couch(cluster.url, "midload", timeout=30)
     couch.ensure_db()
-    install_all(couch, compile_all())
+    install_all(couch, compile_for(couch))
     loader = couchrec("load", str(source), "--no-warm", "--quiet", "--rejects", str(tmp_path / "rejects"),
                       env=env, wait=False)
     try:
@@ -140,7 +140,7 @@ def test_a_cluster_load_survives_a_node_killed_midway(cluster, tmp_path):
     node2 = Couch(cluster.node_urls[1], "midload", timeout=30)
 
     def node2_has_everything():  # the logs and the design docs
-        assert node2.db_info()["doc_count"] == CLUSTER_DOCS + len(compile_all())
+        assert node2.db_info()["doc_count"] == CLUSTER_DOCS + len(compile_for(couch))
 
     eventually(node2_has_everything, timeout=60)
 
@@ -149,7 +149,7 @@ def test_a_cluster_load_survives_a_node_killed_midway(cluster, tmp_path):
 def test_acknowledged_puts_survive_a_node_killed_mid_stream(cluster):
     couch = Couch(cluster.url, "midstream", timeout=30)
     couch.ensure_db()
-    install_all(couch, compile_all())
+    install_all(couch, compile_for(couch))
     live = LiveService(cluster.url, "midstream", threads=4)
     acknowledged, refused, read_statuses = set(), [], []
     lock = threading.Lock()

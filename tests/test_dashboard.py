@@ -6,6 +6,7 @@ leaves the service fails the test. Screenshots go to test-artifacts/.
 """
 
 import shutil
+import time
 from urllib.parse import urlsplit
 
 import pytest
@@ -67,8 +68,12 @@ def browser_page(seeded_service, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def dashboard(browser_page, seeded_service):
+    started = time.perf_counter()
     browser_page.goto(seeded_service.url + "/")
     browser_page.wait_for_selector("body[data-ready=true]", timeout=60_000)
+    # A figure to read, not a test: speed targets live in the benchmarks (bench/pagetimes.py).
+    print(f"\ndashboard first paint (every panel's data drawn): "
+          f"{time.perf_counter() - started:.2f} s")
     return browser_page
 
 

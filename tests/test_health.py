@@ -1,6 +1,6 @@
 """/healthz and /readyz against a real service process."""
 
-from loader.designdocs import compile_all, install_all
+from loader.designdocs import compile_for, install_all
 from tests.servers import LiveService, free_port
 
 
@@ -10,8 +10,8 @@ def test_ready_only_once_the_design_docs_are_installed(couchdb_url, couch):
         assert live.get("/healthz").json() == {"status": "ok"}
         stale = live.get("/readyz")
         assert stale.status_code == 503
-        assert set(stale.json()["stale_design_docs"]) == set(compile_all())
-        install_all(couch, compile_all())
+        assert set(stale.json()["stale_design_docs"]) == set(compile_for(couch))
+        install_all(couch, compile_for(couch))
         ready = live.get("/readyz")
         assert ready.status_code == 200
         assert ready.json() == {"status": "ok", "database": "reachable", "design_docs": "current"}

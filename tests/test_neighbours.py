@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from loader.couch import Couch
-from loader.designdocs import compile_all
+from loader.designdocs import compile_for
 from loader.indexing import warm_views
 from loader.evaluate import THROUGH_LISTS, evaluate
 from loader.baskets import Basket
@@ -227,7 +227,7 @@ def test_the_service_serves_lists_and_takes_carts_as_big_as_baskets(couchdb_url,
 def test_the_rebuild_command_reports_what_it_wrote(lists_cleanup):
     shop = lists_cleanup
     write(shop, fixture_logs())
-    warm_views(shop, compile_all(), say=lambda line: None, timeout=300)
+    warm_views(shop, compile_for(shop), say=lambda line: None, timeout=300)
     env = {**os.environ, "COUCHDB_URL": shop.url, "COUCHREC_DB": shop.db, "COUCHREC_NEIGHBOURS_K": "2"}
 
     def rebuilt_by_the_command():

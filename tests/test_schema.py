@@ -76,7 +76,7 @@ INVALID = [
 
 @pytest.fixture(scope="module")
 def js_validator():
-    return JsFunctions(validate_source=compile_all()["_design/logs"]["validate_doc_update"])
+    return JsFunctions(validate_source=compile_all(target="couchdb")["_design/logs"]["validate_doc_update"])
 
 
 @pytest.mark.parametrize("doc", VALID)

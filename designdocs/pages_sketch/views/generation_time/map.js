@@ -1,0 +1,1 @@
+../../../pages/views/generation_time_stats/map.js
