@@ -7,6 +7,7 @@ import platform
 import statistics
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -60,6 +61,19 @@ def machine(couch: Couch) -> dict:
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def timed_concurrently(calls: list, clients: int) -> tuple[list[float], float]:
+    """Run the calls from `clients` threads; return each call's milliseconds and the wall seconds."""
+    def one(call) -> float:
+        started = time.perf_counter()
+        call()
+        return (time.perf_counter() - started) * 1000
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        timings = list(pool.map(one, calls))
+    return timings, time.perf_counter() - started
 
 
 def latency(values_ms: list[float]) -> dict:

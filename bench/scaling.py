@@ -13,57 +13,29 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlencode
 
 import requests
 
-from bench.common import Size, fresh_db, latency, machine, write_all
+from bench.common import Size, fresh_db, latency, machine, timed_concurrently, write_all
 from loader.couch import Couch
 from loader.designdocs import compile_for, install_all
 from loader.indexing import warm_views
 from loader.generate import generate
 from loader.recommend import popular
 from loader.viewcache import ViewCache
+from tests.crashable import COUCHDB_LOCAL, LocalCouchDB
 from tests.servers import REPO_DIR, LiveService
 
-COUCHDB_LOCAL = REPO_DIR.parent / "shared" / "couchdb" / "couchdb-local"
 DATABASE = "couchdb"  # the kind this table measures (it starts its own servers), for bench/run.py
 CLIENTS = 8
 DOWN_WRITES = 500          # documents written (in batches of 50) while a node is down
 ORDERS = {"smoke": 100, "full": 400}
-
-
-def couchdb_local(*args: str) -> str:
-    run = subprocess.run([str(COUCHDB_LOCAL), *args], capture_output=True, text=True, timeout=300)
-    if run.returncode != 0:
-        raise RuntimeError(f"couchdb-local {' '.join(args)}: {run.stderr.strip()}")
-    return run.stdout.strip()
-
-
-def node_urls(folder: Path, first_url: str) -> list[str]:
-    env = dict(line.split("=", 1) for line in (folder / "couchdb-local.env").read_text().splitlines() if "=" in line)
-    base = first_url.rsplit(":", 1)[0]
-    return [f"{base}:{port}" for port in env["HTTP_PORTS"].split()]
-
-
-def timed(calls: list, clients: int) -> tuple[list[float], float]:
-    """Run the calls from `clients` threads; (each call's ms, wall seconds)."""
-    def one(call) -> float:
-        started = time.perf_counter()
-        call()
-        return (time.perf_counter() - started) * 1000
-
-    started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=clients) as pool:
-        timings = list(pool.map(one, calls))
-    return timings, time.perf_counter() - started
 
 
 def put_throughput(couch: Couch, docs: list[dict]) -> dict:
@@ -73,7 +45,7 @@ def put_throughput(couch: Couch, docs: list[dict]) -> dict:
         session.put(f"{couch.url}/{couch.db}/{doc['_id']}", json={k: v for k, v in doc.items() if k != "_id"},
                     timeout=120).raise_for_status()
 
-    timings, wall = timed([lambda d=d: put(d) for d in docs], CLIENTS)
+    timings, wall = timed_concurrently([lambda d=d: put(d) for d in docs], CLIENTS)
     return {**latency(timings), "docs_per_second": round(len(docs) / wall, 1)}
 
 
@@ -107,7 +79,7 @@ def read_latency(url: str, couch: Couch, days: list[str], requests_per_endpoint:
         session = requests.Session()
         result = {}
         for endpoint, paths in asked.items():
-            timings, wall = timed([lambda p=p: session.get(service.url + p, timeout=120).raise_for_status()
+            timings, wall = timed_concurrently([lambda p=p: session.get(service.url + p, timeout=120).raise_for_status()
                                    for p in paths], CLIENTS)
             result[endpoint] = {**latency(timings), "requests_per_second": round(len(paths) / wall, 1)}
         return result
@@ -133,15 +105,16 @@ def storage(couch: Couch, docs: int) -> dict:
     return {"database_bytes_per_log": round(database / docs), "index_bytes_per_log": round(indexes / docs)}
 
 
-def with_a_node_down(folder: Path, nodes: list[str], docs: list[dict]) -> dict:
+def with_a_node_down(cluster: LocalCouchDB, docs: list[dict]) -> dict:
     """Kill node 2; write and read through node 1; restart node 2; time until nothing is left to
     replicate internally; then read node 2's own copies alone (nodes 1 and 3 killed)."""
+    nodes = cluster.node_urls
     with fresh_db(nodes[0], prefix="scaling_down") as couch:
         install_all(couch, compile_for(couch), say=lambda line: None, build_timeout=3600)
         write_all(couch, docs[: len(docs) // 2])
         warm_views(couch, compile_for(couch), say=lambda line: None, timeout=3600)
         before = couch.db_info()["doc_count"]
-        couchdb_local("kill", str(folder), "--node", "2")
+        cluster.kill(node=2)
         statuses, session = [], requests.Session()
         started = time.perf_counter()
         for start in range(0, DOWN_WRITES, 50):
@@ -153,15 +126,15 @@ def with_a_node_down(folder: Path, nodes: list[str], docs: list[dict]) -> dict:
         view = session.get(f"{couch.url}/{couch.db}/_design/recommend/_view/orders", params={"limit": 1},
                            timeout=600)
         restart_started = time.perf_counter()
-        couchdb_local("restart", str(folder), "--node", "2")
+        cluster.restart(node=2)
         restarted = time.perf_counter() - restart_started
         catch_up = pending_replication_gone(nodes)
-        couchdb_local("kill", str(folder), "--node", "1")
-        couchdb_local("kill", str(folder), "--node", "3")
+        cluster.kill(node=1)
+        cluster.kill(node=3)
         try:
             alone = requests.get(f"{nodes[1]}/{couch.db}", timeout=60).json().get("doc_count")
         finally:
-            couchdb_local("restart", str(folder))
+            cluster.restart()
     return {
         "bulk_requests": len(statuses), "acknowledged_201": statuses.count(201), "accepted_202": statuses.count(202),
         "failed": len([s for s in statuses if s >= 400]), "docs_per_second_degraded": round(DOWN_WRITES / written_seconds, 1),
@@ -197,19 +170,18 @@ def run(url: str | None = None, size: Size | None = None, *, orders: int | None 
     requests_per_endpoint = 60 if orders >= 300 else 12
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="couchrec-scaling-") as tmp:
-        single_dir, cluster_dir = Path(tmp) / "single", Path(tmp) / "cluster"
-        single = couchdb_local("start", str(single_dir), "--fresh")
-        cluster = couchdb_local("start", str(cluster_dir), "--nodes", "3", "--fresh")
+        single = LocalCouchDB(Path(tmp) / "single")
+        cluster = LocalCouchDB(Path(tmp) / "cluster", nodes=3)
         try:
-            about = machine(Couch(single, "_"))
+            about = machine(Couch(single.url, "_"))
             rows = {"single": [], "cluster": []}
             for _ in range(runs):  # alternate, so both meet the same machine load
-                for name, target in (("single", single), ("cluster", cluster)):
+                for name, target in (("single", single.url), ("cluster", cluster.url)):
                     rows[name].append(measure(target, docs, put_docs, requests_per_endpoint))
-            down = with_a_node_down(cluster_dir, node_urls(cluster_dir, cluster), docs)
+            down = with_a_node_down(cluster, docs)
         finally:
-            couchdb_local("stop", str(single_dir))
-            couchdb_local("stop", str(cluster_dir))
+            single.stop()
+            cluster.stop()
     return {"machine": about, "orders": orders, "docs": len(docs), "put_docs": len(put_docs), "clients": CLIENTS,
             "runs": runs, "load_average": [round(load_before, 1), round(os.getloadavg()[0], 1)],
             "single": summarise(rows["single"]), "cluster": summarise(rows["cluster"]),

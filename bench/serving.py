@@ -14,13 +14,12 @@ same item). "Cached" is the same requests asked again.
 from __future__ import annotations
 
 import statistics
-import time
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlencode
 
 import requests
 
-from bench.common import RecordingCouch, Size, fresh_db, latency, write_all
+from bench.common import RecordingCouch, Size, fresh_db, latency, timed_concurrently, write_all
 from loader.couch import encode_view_params
 from loader.designdocs import compile_for, install_all
 from loader.indexing import warm_views
@@ -87,17 +86,6 @@ def replay(session: requests.Session, url: str, db: str, queries: list[tuple[str
         if query[1] != "co_purchase":
             send(query)
 
-
-def timed_concurrently(calls: list, clients: int) -> tuple[list[float], float]:
-    def one(call) -> float:
-        started = time.perf_counter()
-        call()
-        return (time.perf_counter() - started) * 1000
-
-    started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=clients) as pool:
-        timings = list(pool.map(one, calls))
-    return timings, time.perf_counter() - started
 
 
 def run(url: str, size: Size) -> dict:

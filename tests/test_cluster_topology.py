@@ -17,9 +17,9 @@ import requests
 
 from loader.couch import Couch
 from tests.eventually import eventually
+from tests.crashable import COUCHDB_LOCAL, LocalCouchDB
 from tests.servers import INGEST_KEY, REPO_DIR, free_port
 
-COUCHDB_LOCAL = REPO_DIR.parent / "shared" / "couchdb" / "couchdb-local"
 COUCHREC = Path(sys.executable).parent / "couchrec"
 
 
@@ -28,16 +28,11 @@ def cluster(tmp_path_factory):
     """Node URLs of a fresh 3-node cluster, stopped after the module."""
     if not COUCHDB_LOCAL.exists():
         pytest.skip(f"{COUCHDB_LOCAL} is not here (it comes with the project's shared/ folder)")
-    folder = tmp_path_factory.mktemp("cluster")
-    first = subprocess.run([str(COUCHDB_LOCAL), "start", str(folder), "--nodes", "3", "--fresh"],
-                           capture_output=True, text=True, timeout=300)
-    assert first.returncode == 0, first.stderr
+    instance = LocalCouchDB(tmp_path_factory.mktemp("cluster"), nodes=3)
     try:
-        env = dict(line.split("=", 1) for line in (folder / "couchdb-local.env").read_text().splitlines() if "=" in line)
-        base = first.stdout.strip().rsplit(":", 1)[0]
-        yield [f"{base}:{port}" for port in env["HTTP_PORTS"].split()]
+        yield instance.node_urls
     finally:
-        subprocess.run([str(COUCHDB_LOCAL), "stop", str(folder)], capture_output=True, timeout=120)
+        instance.stop()
 
 
 def couchrec(*args: str, url: str, db: str) -> subprocess.CompletedProcess:
