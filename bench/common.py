@@ -12,9 +12,13 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from typing import Callable, Iterable, Iterator
 
-from loader.couch import Couch, CouchUnavailable
+from loader.couch import Couch
 from loader.designdocs import compile_all
+from loader.indexing import wait_until_built
 from loader.ingest import PendingLog, write_logs
+
+
+BUILD_TIMEOUT = 6 * 3600.0  # a benchmark's index build may take long; the growth table bounds its steps
 
 
 @dataclass(frozen=True)
@@ -107,25 +111,16 @@ def build_seconds(couch: Couch, ddoc_name: str, *, as_name: str | None = None, v
     return update_seconds(couch, name, ddoc["views"])
 
 
-PROBE_KEY = "\ufff0 no such key"
-
-
 def update_seconds(couch: Couch, ddoc_name: str, views: dict) -> float:
-    """Time to bring the indexes up to date: a probe query that waits for them, less the same probe
-    once they are current (on PouchDB Server even an empty query costs a scan of the rows)."""
+    """Time to bring the indexes up to date: probes that wait for them, less the same probes once they
+    are current (on PouchDB Server even an empty query costs a scan of the rows)."""
     catching_up = stopwatch(lambda: bring_up_to_date(couch, ddoc_name, views))
     return max(0.0, catching_up - stopwatch(lambda: bring_up_to_date(couch, ddoc_name, views)))
 
 
 def bring_up_to_date(couch: Couch, ddoc_name: str, views: dict) -> None:
-    """Query each view for a key that isn't there, so each index catches up first."""
-    for view in views:
-        while True:
-            try:
-                couch.query_view(ddoc_name, view, key=PROBE_KEY, timeout=3600)
-                break
-            except CouchUnavailable:
-                continue
+    """Wait for each index to catch up, however long CouchDB's request timeout is."""
+    wait_until_built(couch, ddoc_name, views, say=lambda line: None, timeout=BUILD_TIMEOUT, poll=1.0)
 
 
 class RecordingCouch(Couch):

@@ -22,7 +22,8 @@ import requests
 
 from bench.common import RecordingCouch, Size, fresh_db, latency, write_all
 from loader.couch import encode_view_params
-from loader.designdocs import compile_all, install_all, warm_views
+from loader.designdocs import compile_all, install_all
+from loader.indexing import warm_views
 from loader.generate import generate
 from loader.pagetimes import Bound, page_time_groups
 from loader.history import new_to_user, read_history

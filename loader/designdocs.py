@@ -18,12 +18,12 @@ from __future__ import annotations
 import difflib
 import json
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from loader.couch import Couch, CouchUnavailable
+from loader.couch import Couch
+from loader.indexing import wait_until_built
 from loader.schema import SCHEMA
 
 DESIGNDOCS_DIR = Path(__file__).resolve().parent.parent / "designdocs"
@@ -156,44 +156,3 @@ def install_staged(couch: Couch, ddoc: dict, *, say: Callable[[str], None], buil
     # Server keys indexes by design-doc name and builds again here, before the install reports done.
     wait_until_built(couch, name, ddoc["views"], say=say, timeout=build_timeout)
     couch.delete_doc(staging["_id"], staging_rev)
-
-
-def warm_views(couch: Couch, ddocs: dict[str, dict], *, say: Callable[[str], None], timeout: float) -> list[str]:
-    """Bring the indexes of every installed design doc up to date; return the ones warmed.
-
-    A bulk load ends with this, so the first reader does not pay for indexing it.
-    """
-    warmed = []
-    for ddoc_id, ddoc in ddocs.items():
-        if "views" in ddoc and couch.get_doc(ddoc_id) is not None:
-            wait_until_built(couch, ddoc_id[len("_design/"):], ddoc["views"], say=say, timeout=timeout)
-            warmed.append(ddoc_id)
-    return warmed
-
-
-def wait_until_built(couch: Couch, ddoc_name: str, views: dict[str, dict], *, say, timeout: float) -> None:
-    """Query each view until it answers, reporting indexer progress while it builds."""
-    deadline = time.monotonic() + timeout
-    for view, functions in views.items():
-        no_reduce = False if "reduce" in functions else None
-        while True:
-            try:
-                couch.query_view(ddoc_name, view, limit=0, reduce=no_reduce, timeout=min(60.0, timeout))
-                break
-            except CouchUnavailable:
-                if time.monotonic() > deadline:
-                    raise
-                say(f"  still building: {describe_progress(couch, ddoc_name)}")
-
-
-def describe_progress(couch: Couch, ddoc_name: str) -> str:
-    tasks = [
-        task
-        for task in couch.active_tasks()
-        if task.get("type") == "indexer" and task.get("design_document") == f"_design/{ddoc_name}"
-    ]
-    if not tasks:
-        return "no indexer task reported"
-    done = sum(task.get("changes_done", 0) for task in tasks)
-    total = sum(task.get("total_changes", 0) for task in tasks)
-    return f"{done} of {total} changes indexed"

@@ -28,9 +28,10 @@ from typing import Callable, Iterator
 from loader.baskets import Basket
 from loader.bulk import chunks
 from loader.couch import Couch
-from loader.designdocs import compile_all, install_all, warm_views
+from loader.designdocs import compile_all, install_all
 from loader.history import (CANDIDATES, DEFAULT_HALF_LIFE, DEFAULT_WEIGHT, blend, buy_again, cart_for_user,
                             fill_popular, read_history)
+from loader.indexing import warm_views
 from loader.ingest import PendingLog, write_logs
 from loader.recommend import Recommendation, popular, recommend
 from loader.schema import MAX_BASKET_ITEMS

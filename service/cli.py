@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from loader import baskets, bulk, designdocs, evaluate, security, verify
+from loader import baskets, bulk, designdocs, evaluate, indexing, security, verify
 from loader import devdb as local_db
 from loader.couch import Couch, CouchError, CouchUnavailable, redact
 from loader.generate import PROFILES
@@ -113,6 +113,8 @@ def designdocs_install(build_timeout: float, member: str | None, member_password
             click.echo(f"{couch.db}: {member} {'admitted as a member' if changed else 'is already a member'}")
     except (CouchUnavailable, CouchError) as exc:
         raise database_trouble(exc, couch) from None
+    except indexing.BuildTimeout as exc:
+        raise click.ClickException(str(exc)) from None
     if all(change.status == "unchanged" for change in changes):
         click.echo(f"{couch.db}: every design doc is already current; nothing was written")
 
@@ -140,9 +142,11 @@ def designdocs_warm(timeout: float):
     couch = connect(timeout=120)
     started = time.monotonic()
     try:
-        warmed = designdocs.warm_views(couch, designdocs.compile_all(), say=click.echo, timeout=timeout)
+        warmed = indexing.warm_views(couch, designdocs.compile_all(), say=click.echo, timeout=timeout)
     except (CouchUnavailable, CouchError) as exc:
         raise database_trouble(exc, couch) from None
+    except indexing.BuildTimeout as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"view indexes up to date in {time.monotonic() - started:.1f} s: {', '.join(warmed) or 'none installed'}")
 
 

@@ -18,7 +18,8 @@ from loader import devdb
 from loader.bulk import load_files
 from loader.generate import generate
 from loader.couch import Couch
-from loader.designdocs import compile_all, install_all, warm_views
+from loader.designdocs import compile_all, install_all
+from loader.indexing import warm_views
 from tests.servers import LiveService, free_port
 
 

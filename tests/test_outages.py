@@ -1,19 +1,14 @@
 """The database down, hung or losing answers: the service answers 503 with Retry-After in bounded time,
-acknowledges nothing it did not commit, and recovers by itself; the loader resumes after a crash."""
+acknowledges nothing it did not commit, and recovers by itself. (Crashes of the database: test_crashes.py.)"""
 
 import json
-import re
-import subprocess
-import sys
 import time
 import uuid
 
 import pytest
 
-from loader import devdb
-from loader.couch import Couch
 from tests.faults import FaultyProxy
-from tests.servers import REPO_DIR, LiveService, free_port
+from tests.servers import LiveService
 
 TIMEOUT = 1.5  # COUCHREC_TIMEOUT for the service under test
 HANG_GUARD = 15  # seconds: far above the timeout, so only a hang trips it
@@ -101,66 +96,3 @@ def test_readiness_goes_red_and_back(exposed, proxy):
         assert exposed.get("/healthz").status_code == 200, "liveness does not depend on the database"
         proxy.set_mode("pass")
         assert exposed.get("/readyz").status_code == 200
-
-
-DOCS = 100_000
-
-
-def couchrec(*args, env):
-    return subprocess.run([sys.executable, "-c", "from service.cli import main; main()", *args], cwd=REPO_DIR,
-                          env=env, capture_output=True, text=True, timeout=600)
-
-
-def test_the_loader_resumes_after_the_database_is_killed_mid_load(tmp_path):
-    """Kill the on-disk database in the middle of a 100,000-document load, restart it, rerun: all there, once."""
-    data = tmp_path / "pouch"
-    source = tmp_path / "logs.ndjson"
-    with source.open("w") as out:
-        for n in range(DOCS):
-            out.write(json.dumps({"_id": f"log-{n:06d}", "log_type": "access", "item_id": f"i{n % 977}",
-                                  "timestamp": "2026-11-21T08:30:00.000Z"}) + "\n")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {"PATH": "/usr/bin:/bin", "COUCHDB_URL": url, "COUCHREC_DB": "resume"}
-    database = devdb.spawn(port=port, data_dir=data)
-    couch = Couch(url, "resume", timeout=10)
-    loader = subprocess.Popen([sys.executable, "-c", "from service.cli import main; main()", "load", str(source),
-                               "--retries", "2", "--no-warm", "--quiet", "--rejects", str(tmp_path / "rejects")],
-                              cwd=REPO_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        while True:  # let it write a good part, then kill the database without warning
-            time.sleep(0.2)
-            try:
-                written = couch.db_info()["doc_count"]
-            except Exception:
-                written = 0
-            if written >= DOCS // 3 or loader.poll() is not None:
-                break
-        database.kill()
-        database.wait()
-        stdout, stderr = loader.communicate(timeout=300)
-    finally:
-        loader.kill()
-    assert loader.returncode == 1, "the loader must not claim success"
-    assert "rerun the same command to resume" in stderr
-    assert written < DOCS
-
-    database = devdb.spawn(port=port, data_dir=data)
-    try:
-        before = couch.db_info()["doc_count"]
-        rerun = couchrec("load", str(source), "--no-warm", "--quiet", "--rejects", str(tmp_path / "rejects"), env=env)
-        assert rerun.returncode == 0, rerun.stderr
-        ids = [row["id"] for row in couch.db_request("GET", "_all_docs").json()["rows"]]
-        info = couch.db_info()
-    finally:
-        database.terminate()
-        database.wait(timeout=10)
-    assert 0 < before < DOCS, "the first run stopped part-way"
-    counts = {label: int(n) for label, n in re.findall(r"^\s+(written|already present)\s+(\d+)$", rerun.stdout, re.M)}
-    assert counts == {"written": DOCS - before, "already present": before}
-    assert info["doc_count"] == DOCS and len(ids) == DOCS == len(set(ids))
-    assert ids == [f"log-{n:06d}" for n in range(DOCS)]
-    report = {"expected": DOCS, "found": info["doc_count"], "present_after_crash": before,
-              "written_by_rerun": counts["written"]}
-    (REPO_DIR / "test-artifacts").mkdir(exist_ok=True)
-    (REPO_DIR / "test-artifacts" / "kill-and-resume.json").write_text(json.dumps(report, indent=2))

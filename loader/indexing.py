@@ -1,0 +1,86 @@
+"""Wait for view indexes to be built without ever holding one request open for long.
+
+CouchDB answers a view query that waits on an index build for more than its request
+timeout (60 s by default) with 500 `{"error": "timeout"}`, while the build goes on. So
+waiting is a loop of short probes: each asks for a key that is not there (cheap on
+CouchDB and PouchDB Server alike, once the index is current), gives up after `poll`
+seconds, reports the indexer's progress from `_active_tasks`, and asks again. Only the
+caller's overall `timeout` ends the wait.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+from loader.couch import Couch, CouchError, CouchUnavailable
+
+PROBE_KEY = "\ufff0 no such key"  # sorts after every key we emit, so the answer is empty
+POLL_SECONDS = 15.0
+
+
+class BuildTimeout(TimeoutError):
+    """An index was still building when the caller's time ran out."""
+
+
+def still_building(exc: Exception) -> bool:
+    """Did a view query give up while its index was (probably) still building?"""
+    if isinstance(exc, CouchUnavailable):
+        return True  # our own client-side timeout, or the server restarting
+    return isinstance(exc, CouchError) and exc.status == 500 and exc.error == "timeout"
+
+
+def wait_until_built(couch: Couch, ddoc_name: str, views: dict[str, dict], *, say: Callable[[str], None],
+                     timeout: float, poll: float = POLL_SECONDS) -> None:
+    """Probe each view until it answers within `poll` seconds, reporting progress at most every `poll`
+    seconds; raise BuildTimeout after `timeout`."""
+    started = time.monotonic()
+    reported = None
+    for view, functions in views.items():
+        reduce = False if "reduce" in functions else None
+        while True:
+            try:
+                couch.query_view(ddoc_name, view, key=PROBE_KEY, reduce=reduce, timeout=poll)
+                break
+            except (CouchError, CouchUnavailable) as exc:
+                if not still_building(exc):
+                    raise
+                waited = time.monotonic() - started
+                if waited > timeout:
+                    raise BuildTimeout(f"_design/{ddoc_name} was still building after {waited:.0f} s "
+                                       f"({describe_progress(couch, ddoc_name)}); the build goes on in "
+                                       "CouchDB: run the command again later") from exc
+                if reported is None or time.monotonic() - reported >= poll:
+                    reported = time.monotonic()
+                    say(f"  _design/{ddoc_name} still building after {waited:.0f} s: "
+                        f"{describe_progress(couch, ddoc_name)}")
+
+
+def describe_progress(couch: Couch, ddoc_name: str) -> str:
+    """The indexer's progress on this design doc, summed over shards, as `_active_tasks` reports it."""
+    try:
+        tasks = [
+            task for task in couch.active_tasks()
+            if task.get("type") == "indexer" and task.get("design_document") == f"_design/{ddoc_name}"
+        ]
+    except (CouchError, CouchUnavailable) as exc:
+        return f"progress unknown ({exc})"
+    if not tasks:
+        return "no indexer task reported"
+    done = sum(task.get("changes_done", 0) for task in tasks)
+    total = sum(task.get("total_changes", 0) for task in tasks)
+    share = f" ({100 * done / total:.0f} %)" if total else ""
+    return f"{done:,} of {total:,} changes indexed{share} by {len(tasks)} indexer task(s)"
+
+
+def warm_views(couch: Couch, ddocs: dict[str, dict], *, say: Callable[[str], None], timeout: float) -> list[str]:
+    """Bring the indexes of every installed design doc up to date; return the ones warmed.
+
+    A bulk load ends with this, so the first reader does not pay for indexing it.
+    """
+    warmed = []
+    for ddoc_id, ddoc in ddocs.items():
+        if "views" in ddoc and couch.get_doc(ddoc_id) is not None:
+            wait_until_built(couch, ddoc_id[len("_design/"):], ddoc["views"], say=say, timeout=timeout)
+            warmed.append(ddoc_id)
+    return warmed
