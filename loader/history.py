@@ -120,7 +120,8 @@ def blend(history: dict[str, Bought], co_purchases: list[Recommendation], *, lim
     parts = {item: (weight * habits.get(item, 0.0) / top_habit,
                     (1 - weight) * max(paired[item].score, 0.0) / top_pair if item in paired else 0.0)
              for item in habits.keys() | paired.keys()}
-    ranked = sorted(parts, key=lambda item: (-sum(parts[item]), item))[:limit]
+    ranked = sorted((item for item in parts if sum(parts[item]) > 0),
+                    key=lambda item: (-sum(parts[item]), item))[:limit]
     results: list[Recommendation] = []
     for item in ranked:
         mine, pair = parts[item]
