@@ -21,7 +21,7 @@ from datetime import date, timedelta
 from loader.recommend import MAX_SEEDS, Recommendation, popular, recommend
 from loader.viewcache import ViewCache
 
-DEFAULT_WEIGHT = 0.5        # share of the habit score in a cart's blend (docs/evaluation.md)
+DEFAULT_WEIGHT = 0.8        # share of the habit score in a cart's blend (docs/evaluation.md)
 DEFAULT_HALF_LIFE = 30.0    # days; None: no decay (docs/evaluation.md)
 CANDIDATES = 100            # co-purchase candidates ranked for a blend
 EPOCH = date(1970, 1, 1)

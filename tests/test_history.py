@@ -125,7 +125,7 @@ def test_a_cart_with_its_owner_blends_history_and_co_purchases(service):
     assert scores(answer) == pytest.approx({**expected, "G": None})
     by_item = {row[0]: row[1:] for row in rows(answer)}
     assert by_item == {
-        "A": ("history", 3, ["B"], 3, "2026-10-20"),     # as much history as co-purchase: history
+        "A": ("history", 3, ["B"], 3, "2026-10-20"),     # more history than co-purchase: history
         "C": ("co_purchase", 2, ["B"], 1, "2026-10-01"),  # bought once, long ago: the cart put it there
         "F": ("co_purchase", 1, ["B"], None, None),
         "E": ("history", 1, [], 1, "2026-10-20"), "D": ("history", 1, [], 1, "2026-10-02"),
