@@ -25,7 +25,8 @@ from loader.designdocs import compile_for, install_all
 from loader.indexing import warm_views
 from loader.generate import generate
 from loader.pagetimes import Bound, page_time_groups
-from loader.recommend import DEFAULT_SCORE, popular, recommend, user_history
+from loader.history import new_to_user, read_history
+from loader.recommend import DEFAULT_SCORE, popular, recommend
 from loader.viewcache import ViewCache
 from tests.servers import LiveService
 
@@ -35,7 +36,7 @@ CLIENTS = {"smoke": 2, "full": 8}
 def questions(views: ViewCache, count: int) -> dict[str, list[tuple[str, dict]]]:
     """Distinct requests per endpoint (so the first asking is uncached): path and query."""
     items = [item for item, _ in popular(views, limit=count + 2)]
-    users = sorted({row["key"][0] for row in views.query("recommend", "user_items", group_level=1)["rows"]})[:count]
+    users = sorted({row["key"][0] for row in views.query("recommend", "user_history", group_level=1)["rows"]})[:count]
     keys = [row["key"] for row in views.query("pages", "generation_time_stats", group_level=4)["rows"]]
     days = sorted({f"{y:04d}-{m:02d}-{d:02d}" for _, y, m, d in keys})
     page_types = ["product", "home", "search", "category", "cart", "checkout"]
@@ -56,8 +57,7 @@ def recorded_queries(url: str, db: str, endpoint: str, path: str, query: dict) -
         page_time_groups(views, by=query["by"], page_type=query["page_type"], start=Bound.parse(query["from"]),
                          end=Bound.parse(query["to"]))
     elif endpoint == "user":
-        history = user_history(views, path.rsplit("/", 1)[1])
-        recommend(views, history[:50], exclude=set(history), score=DEFAULT_SCORE)
+        new_to_user(views, read_history(views, path.rsplit("/", 1)[1]), limit=10, score=DEFAULT_SCORE)
     else:
         seeds = [path.rsplit("/", 1)[1]] if endpoint == "item" else query["items"].split(",")
         recommend(views, seeds, score=DEFAULT_SCORE)

@@ -4,7 +4,7 @@
   optional `order_id`, `timestamp`, `user_id`; log documents (checkout and
   purchase logs, e.g. `couchrec generate` output) are read as orders too, other
   logs are skipped;
-- CSV with `order_id,item_id` columns (optional `timestamp`), one row per item;
+- CSV with `order_id,item_id` columns (optional `timestamp`, `user_id`), one row per item;
 - ARFF market-basket data (Weka's supermarket.arff): each attribute whose only
   value is `t` is an item, and a row's items are the attributes set to `t`.
 """
@@ -69,9 +69,11 @@ def read_csv(path: Path) -> list[Basket]:
         if not {"order_id", "item_id"} <= set(reader.fieldnames or ()):
             raise ValueError(f"{path}: a basket CSV needs the columns order_id,item_id")
         for row in reader:
-            order = orders.setdefault(row["order_id"], {"items": [], "timestamp": row.get("timestamp") or None})
+            order = orders.setdefault(row["order_id"], {"items": [], "timestamp": row.get("timestamp") or None,
+                                                        "user_id": row.get("user_id") or None})
             order["items"].append(row["item_id"])
-    return [Basket(order_id, distinct(order["items"]), order["timestamp"]) for order_id, order in orders.items()]
+    return [Basket(order_id, distinct(order["items"]), order["timestamp"], order["user_id"])
+            for order_id, order in orders.items()]
 
 
 ATTRIBUTE = re.compile(r"^@attribute\s+('(?:[^']*)'|\S+)\s+\{\s*(.*?)\s*\}", re.IGNORECASE)

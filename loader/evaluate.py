@@ -12,6 +12,11 @@ catalogue coverage (distinct items recommended / items in the train orders).
 Count and confidence are also asked through the stored neighbour lists (top
 `neighbours_k` per item, loader/neighbours.py), the path the service takes, so
 the cost of keeping only K neighbours shows as a hit-rate difference.
+
+The per-user split (`evaluate_users`) tests each user's last order instead,
+training on every other order: the cart's co-purchases, the user's history
+(loader/history.py) and their blend side by side with popularity, and the
+blend over a grid of weights and recency half-lives.
 """
 
 from __future__ import annotations
@@ -19,17 +24,20 @@ from __future__ import annotations
 import random
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterator
 
 from loader.baskets import Basket
 from loader.bulk import chunks
 from loader.couch import Couch
 from loader.designdocs import compile_for, install_all
+from loader.history import (CANDIDATES, DEFAULT_HALF_LIFE, DEFAULT_WEIGHT, blend, buy_again, cart_for_user,
+                            fill_popular, read_history)
 from loader.indexing import warm_views
 from loader.ingest import PendingLog, write_logs
 from loader.neighbours import DEFAULT_K, LIST_SCORES, ListReader, lists_db, rebuild
-from loader.recommend import popular, recommend
+from loader.recommend import Recommendation, popular, recommend
 from loader.schema import MAX_BASKET_ITEMS
 from loader.scoring import SCORES
 from loader.viewcache import ViewCache
@@ -105,6 +113,38 @@ def load_train(couch: Couch, train: list[Basket]) -> None:
             raise ValueError(f"the train orders do not fit the schema: {refused[0].field}: {refused[0].reason}")
 
 
+class FrozenViews(ViewCache):
+    """Cached view answers over an index that no longer changes. A `keys` question on the grouped
+    `item_purchases` is answered from that view's one full grouped answer: the same rows, without a
+    query per test basket for thousands of candidates' counts."""
+
+    def query(self, ddoc: str, view: str, **params) -> dict:
+        if (ddoc, view) != ("recommend", "item_purchases") or "keys" not in params or params.get("group") is not True:
+            return super().query(ddoc, view, **params)
+        rest = {name: value for name, value in params.items() if name != "keys"}
+        totals = {row["key"]: row["value"] for row in super().query(ddoc, view, **rest)["rows"]}
+        return {"rows": [{"key": key, "value": totals[key]} for key in params["keys"] if key in totals]}
+
+
+@contextmanager
+def trained(couchdb_url: str, train: list[Basket], seconds: dict[str, float], *, say: Callable[[str], None],
+            how: str) -> Iterator[ViewCache]:
+    """A fresh database holding the train orders with every view built, deleted afterwards (with the neighbour
+    lists built beside it, if any)."""
+    couch = Couch(couchdb_url, f"couchrec_eval_{uuid.uuid4().hex[:10]}", timeout=600)
+    try:
+        started = time.monotonic()
+        install_all(couch, compile_for(couch))
+        load_train(couch, train)
+        warm_views(couch, compile_for(couch), say=say, timeout=7200)
+        seconds["load_and_index"] = time.monotonic() - started
+        say(f"{len(train)} train orders loaded and indexed in {seconds['load_and_index']:.0f} s ({how} split)")
+        yield FrozenViews(couch, update="false", max_age=float("inf"))  # nothing changes while we ask
+    finally:
+        couch.delete_db()
+        lists_db(couch).delete_db()
+
+
 def evaluate(
     couchdb_url: str,
     baskets: list[Basket],
@@ -119,20 +159,12 @@ def evaluate(
     """Train in a fresh database, query the real recommender for every test basket, tally the scorers."""
     train, test, how = split_baskets(baskets, test_fraction=test_fraction, seed=seed)
     rng = random.Random(seed)
-    couch = Couch(couchdb_url, f"couchrec_eval_{uuid.uuid4().hex[:10]}", timeout=600)
-    seconds = {}
-    try:
+    seconds: dict[str, float] = {}
+    with trained(couchdb_url, train, seconds, say=say, how=how) as views:
         started = time.monotonic()
-        install_all(couch, compile_for(couch))
-        load_train(couch, train)
-        warm_views(couch, compile_for(couch), say=say, timeout=7200)
-        seconds["load_and_index"] = time.monotonic() - started
-        say(f"{len(train)} train orders loaded and indexed in {seconds['load_and_index']:.0f} s ({how} split)")
-        started = time.monotonic()
-        rebuild(couch, k=neighbours_k)
+        rebuild(views.couch, k=neighbours_k)
         seconds["neighbour_lists"] = time.monotonic() - started
-        views = ViewCache(couch, update="false", max_age=float("inf"))  # nothing changes while we ask
-        lists = ListReader(lists_db(couch))
+        lists = ListReader(lists_db(views.couch))
         tallies = {name: Tally() for name in (*SCORES, *THROUGH_LISTS, BASELINE)}
         queries = [basket for basket in test if len(basket.items) >= 2][:max_test]
         started = time.monotonic()
@@ -152,6 +184,112 @@ def evaluate(
         catalogue = len({item for basket in train for item in basket.items})
         results = {name: tally.row(catalogue) for name, tally in tallies.items()}
         return Evaluation(k, how, len(train), len(queries), catalogue, results, seconds)
-    finally:
-        couch.delete_db()
-        lists_db(couch).delete_db()
+
+
+# -- per user: each user's last order, with the user's history -------------------------------------
+
+WEIGHTS = (0.0, 0.2, 0.35, 0.5, 0.65, 0.8, 1.0)
+HALF_LIVES = (None, 60.0, 30.0, 14.0, 7.0)
+
+
+def half_life_name(half_life: float | None) -> str:
+    return "none" if half_life is None else f"{half_life:g} d"
+
+
+@dataclass
+class UserEvaluation:
+    k: int
+    train_orders: int
+    test_queries: int
+    catalogue: int
+    bought_before: float  # share of held-out items the user had bought before
+    results: dict[str, dict]
+    grid: dict[str, dict]  # "weight w, half-life h" -> row, for the blend
+    seconds: dict[str, float]
+
+    def markdown(self) -> str:
+        lines = [f"| what ranks the {self.k} suggestions | hit-rate@{self.k} | MRR@{self.k} | coverage |", "|---|---|---|---|"]
+        lines += [f"| {name} | {row['hit_rate']:.3f} | {row['mrr']:.3f} | {row['coverage']:.3f} |"
+                  for name, row in self.results.items()]
+        return "\n".join(lines)
+
+    def grid_markdown(self) -> str:
+        """Hit-rate of the blend: one row per weight, one column per half-life."""
+        header = " | ".join(f"half-life {half_life_name(h)}" for h in HALF_LIVES)
+        lines = [f"| history weight | {header} |", "|---|" + "---|" * len(HALF_LIVES)]
+        for weight in WEIGHTS:
+            cells = " | ".join(f"{self.grid[grid_key(weight, h)]['hit_rate']:.3f}" for h in HALF_LIVES)
+            lines.append(f"| {weight:g} | {cells} |")
+        return "\n".join(lines)
+
+
+def ids(results: list[Recommendation]) -> list[str]:
+    return [r.item_id for r in results]
+
+
+def grid_key(weight: float, half_life: float | None) -> str:
+    return f"weight {weight:g}, half-life {half_life_name(half_life)}"
+
+
+def split_per_user(baskets: list[Basket]) -> tuple[list[Basket], list[Basket]]:
+    """Each user's last order (by timestamp) is a test basket when the user ordered before; the rest train."""
+    by_user: dict[str, list[int]] = {}
+    for index, basket in enumerate(baskets):
+        if basket.user_id:
+            by_user.setdefault(basket.user_id, []).append(index)
+    if not by_user:
+        raise ValueError("a per-user split needs orders with a user_id")
+    last = {max(indexes, key=lambda i: (baskets[i].timestamp or "", i))
+            for indexes in by_user.values() if len(indexes) > 1}
+    return [b for i, b in enumerate(baskets) if i not in last], [b for i, b in enumerate(baskets) if i in last]
+
+
+def evaluate_users(
+    couchdb_url: str,
+    baskets: list[Basket],
+    *,
+    k: int = 10,
+    seed: int = 7,
+    max_test: int | None = None,
+    say: Callable[[str], None] = lambda message: None,
+) -> UserEvaluation:
+    """Hold one item out of each user's last order; rank with the cart (the rest), the history, and both."""
+    train, test = split_per_user(baskets)
+    rng = random.Random(seed)
+    seconds: dict[str, float] = {}
+    blended = f"cart + user (weight {DEFAULT_WEIGHT:g}, half-life {half_life_name(DEFAULT_HALF_LIFE)})"
+    rows = {BASELINE: "popular items", "cart": "cart: co-purchases (confidence)",
+            "often": "history: most often bought first", "habit": "history: buy again (half-life "
+            f"{half_life_name(DEFAULT_HALF_LIFE)})", "blend": blended,
+            "no_bought": "cart + user, bought items not recommended"}
+    with trained(couchdb_url, train, seconds, say=say, how="per-user") as views:
+        tallies = {name: Tally() for name in rows}
+        grid = {grid_key(w, h): Tally() for w in WEIGHTS for h in HALF_LIVES}
+        queries = [basket for basket in test if len(basket.items) >= 2][:max_test]
+        bought_before = 0
+        started = time.monotonic()
+        for number, basket in enumerate(queries, start=1):
+            held_out = rng.choice(basket.items)
+            cart = [item for item in basket.items if item != held_out]
+            history = read_history(views, basket.user_id)
+            bought_before += held_out in history
+            tallies[BASELINE].add([item for item, _ in popular(views, limit=k, exclude=set(cart))], held_out)
+            tallies["cart"].add(ids(recommend(views, cart, exclude=set(cart), limit=k)), held_out)
+            tallies["often"].add(ids(buy_again(views, history, limit=k, half_life=None)), held_out)
+            tallies["habit"].add(ids(buy_again(views, history, limit=k)), held_out)
+            tallies["blend"].add(ids(cart_for_user(views, cart, history, limit=k, exclude=set(cart))), held_out)
+            tallies["no_bought"].add(ids(cart_for_user(views, cart, history, limit=k, exclude=set(cart),
+                                                       recommend_bought=False)), held_out)
+            pairs = recommend(views, cart, exclude=set(cart), limit=CANDIDATES, backfill=False)
+            for weight in WEIGHTS:
+                for half_life in HALF_LIVES:
+                    ranked = blend(history, pairs, limit=k, exclude=set(cart), weight=weight, half_life=half_life)
+                    grid[grid_key(weight, half_life)].add(
+                        ids(fill_popular(views, ranked, limit=k, exclude=set(cart))), held_out)
+            if number % 100 == 0:
+                say(f"  {number} of {len(queries)} users asked")
+        seconds["queries"] = time.monotonic() - started
+        catalogue = len({item for basket in train for item in basket.items})
+        return UserEvaluation(k, len(train), len(queries), catalogue, bought_before / max(1, len(queries)),
+                              {rows[name]: tally.row(catalogue) for name, tally in tallies.items()},
+                              {name: tally.row(catalogue) for name, tally in grid.items()}, seconds)

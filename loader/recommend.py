@@ -112,12 +112,6 @@ def recommend(
     return ranked
 
 
-def user_history(views: ViewCache, user_id: str) -> list[str]:
-    """The items a user bought, most often bought first."""
-    rows = views.query("recommend", "user_items", group=True, startkey=[user_id], endkey=[user_id, {}])["rows"]
-    return [row["key"][1] for row in sorted(rows, key=lambda row: (-row["value"], row["key"][1]))]
-
-
 def popular(views: ViewCache, *, kind: str = "purchases", days: int | None = None, limit: int = 10,
             exclude: set[str] = frozenset()) -> list[tuple[str, int]]:
     """The most bought (or viewed) items, over all time or the last `days` days of data."""

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Mapping
 
 VIEW_UPDATE_CHOICES = ("true", "lazy", "false")
+USER_MODE_CHOICES = ("new", "buy_again")
+BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 WEB_ASSETS = str(Path(__file__).resolve().parent.parent / "web" / "node_modules")
 
 
@@ -30,12 +32,15 @@ class Settings:
     read_keys: tuple[str, ...] = ()
     cors_origins: tuple[str, ...] = ()
     neighbours_k: int = 100
+    user_mode: str = "new"
+    recommend_bought: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
         """Read COUCHDB_URL, COUCHREC_DB, COUCHREC_TIMEOUT, COUCHREC_VIEW_UPDATE, COUCHREC_MAX_BODY_BYTES,
         COUCHREC_MAX_BULK_DOCS, COUCHREC_CACHE_SECONDS, COUCHREC_WEB_ASSETS, COUCHREC_INGEST_KEYS,
-        COUCHREC_READ_KEYS, COUCHREC_CORS_ORIGINS and COUCHREC_NEIGHBOURS_K; unset ones keep their defaults."""
+        COUCHREC_READ_KEYS, COUCHREC_CORS_ORIGINS, COUCHREC_NEIGHBOURS_K, COUCHREC_USER_MODE and
+        COUCHREC_RECOMMEND_BOUGHT; unset ones keep their defaults."""
         defaults = cls()
         view_update = environ.get("COUCHREC_VIEW_UPDATE", defaults.view_update)
         if view_update not in VIEW_UPDATE_CHOICES:
@@ -53,7 +58,22 @@ class Settings:
             read_keys=api_keys(environ, "COUCHREC_READ_KEYS"),
             cors_origins=origins(environ, "COUCHREC_CORS_ORIGINS"),
             neighbours_k=positive(environ, "COUCHREC_NEIGHBOURS_K", defaults.neighbours_k, int),
+            **history_settings(environ, defaults),
         )
+
+
+def history_settings(environ: Mapping[str, str], defaults: Settings) -> dict:
+    """Whether users may be shown what they bought before, and the user endpoint's default mode."""
+    mode = environ.get("COUCHREC_USER_MODE", defaults.user_mode)
+    if mode not in USER_MODE_CHOICES:
+        raise SettingsError(f"COUCHREC_USER_MODE must be one of {', '.join(USER_MODE_CHOICES)}, not {mode!r}")
+    bought = environ.get("COUCHREC_RECOMMEND_BOUGHT", str(defaults.recommend_bought)).lower()
+    if bought not in BOOLEANS:
+        raise SettingsError(f"COUCHREC_RECOMMEND_BOUGHT must be true or false, not {environ['COUCHREC_RECOMMEND_BOUGHT']!r}")
+    if mode == "buy_again" and not BOOLEANS[bought]:
+        raise SettingsError("COUCHREC_USER_MODE=buy_again needs COUCHREC_RECOMMEND_BOUGHT=true: buying again is "
+                            "recommending what the user bought")
+    return {"user_mode": mode, "recommend_bought": BOOLEANS[bought]}
 
 
 def positive(environ: Mapping[str, str], name: str, default, kind):

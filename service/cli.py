@@ -263,27 +263,52 @@ def generate(seed: int, orders: int, days: int, profile: str, out):
               help="Also write the results as JSON to this file.")
 @click.option("--neighbours-k", type=click.IntRange(1), default=None,
               help="Neighbours kept per item for the '(lists)' rows. Defaults to COUCHREC_NEIGHBOURS_K (100).")
+@click.option("--per-user", is_flag=True,
+              help="Test each user's last order (one item held out, the rest as the cart) against the cart's "
+                   "co-purchases, the user's history and their blend, instead of the latest orders.")
 def evaluate_command(baskets_file: Path, k: int, test_fraction: float, seed: int, max_test: int | None,
-                     json_path: Path | None, neighbours_k: int | None):
+                     json_path: Path | None, neighbours_k: int | None, per_user: bool):
     """Score every recommender against held-out purchases from BASKETS_FILE, in a fresh database.
 
     BASKETS_FILE: JSON lines with an `items` list per order (or checkout/purchase logs), a CSV with
-    order_id,item_id columns, or a market-basket ARFF file.
+    order_id,item_id columns (user_id and timestamp optional), or a market-basket ARFF file.
     """
     try:
         found = baskets.read_baskets(baskets_file)
     except (ValueError, KeyError) as exc:
         raise click.ClickException(f"cannot read baskets: {exc}") from None
     couch = connect()
+    if per_user:
+        return evaluate_per_user(couch, baskets_file, found, k=k, seed=seed, max_test=max_test, json_path=json_path)
     try:
         result = evaluate.evaluate(couch.url, found, k=k, test_fraction=test_fraction, seed=seed, max_test=max_test,
-                                   neighbours_k=neighbours_k or settings().neighbours_k, say=lambda message: click.echo(message, err=True))
+                                   neighbours_k=neighbours_k or settings().neighbours_k,
+                                   say=lambda message: click.echo(message, err=True))
     except (CouchUnavailable, CouchError) as exc:
         raise database_trouble(exc, couch) from None
     click.echo(f"{baskets_file.name}: {len(found)} orders, {result.train_orders} to train on ({result.split} split), "
                f"{result.test_queries} test baskets with one item held out, {result.catalogue} items")
     click.echo(result.markdown())
     click.echo(f"best score: {result.best()}")
+    if json_path:
+        json_path.write_text(json.dumps({"file": baskets_file.name, **dataclasses.asdict(result)}, indent=2) + "\n")
+
+
+def evaluate_per_user(couch: Couch, baskets_file: Path, found: list, *, k: int, seed: int, max_test: int | None,
+                      json_path: Path | None) -> None:
+    try:
+        result = evaluate.evaluate_users(couch.url, found, k=k, seed=seed, max_test=max_test,
+                                         say=lambda message: click.echo(message, err=True))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    except (CouchUnavailable, CouchError) as exc:
+        raise database_trouble(exc, couch) from None
+    click.echo(f"{baskets_file.name}: {len(found)} orders, {result.train_orders} to train on (per-user split), "
+               f"{result.test_queries} users' last orders with one item held out ({result.bought_before:.0%} of "
+               f"them bought by the user before), {result.catalogue} items")
+    click.echo(result.markdown())
+    click.echo(f"\nthe blend's hit-rate@{k} by history weight and recency half-life:")
+    click.echo(result.grid_markdown())
     if json_path:
         json_path.write_text(json.dumps({"file": baskets_file.name, **dataclasses.asdict(result)}, indent=2) + "\n")
 

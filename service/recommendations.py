@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
-from loader.recommend import DEFAULT_MIN_SUPPORT, DEFAULT_SCORE, MAX_SEEDS, Recommendation, recommend, user_history
+from loader.history import buy_again, cart_for_user, most_bought, new_to_user, read_history
+from loader.recommend import DEFAULT_MIN_SUPPORT, DEFAULT_SCORE, MAX_SEEDS, Recommendation, recommend
 from loader.schema import MAX_BASKET_ITEMS
 from loader.scoring import SCORES
+from loader.settings import USER_MODE_CHOICES
 from service.bodies import json_body
-from service.db import get_lists, get_views_when_asked
+from service.db import get_lists, get_settings, get_views_when_asked
 from service.errors import ApiError
 from service.openapi import READS, operation
-from service.params import choice, integer, reference, text
+from service.params import choice, integer, kind_checker, reference, text
 from service.schemas import kind_schema
 
 bp = Blueprint("recommendations", __name__)
@@ -24,12 +26,21 @@ OPTIONS = (
 CART_ITEMS = text("items", f"The cart: 1 to {MAX_BASKET_ITEMS} item ids, comma-separated (POST a large cart: "
                   "gunicorn refuses request lines over 4094 bytes).", str,
                   {"type": "string", "minLength": 1}, "i1,i2")
+CART_OWNER = text("user_id", "The shopper: what they bought before (how often, how recently) is blended with the "
+                  "cart's co-purchases, unless COUCHREC_RECOMMEND_BOUGHT=false.", kind_checker("ref", "user_id"),
+                  kind_schema("ref"), "u1")
+USER_MODE = choice("mode", "buy_again: the user's own past items, most often and most lately bought first; new: "
+                   "only items the user never bought. Defaults to COUCHREC_USER_MODE (new unless set).",
+                   USER_MODE_CHOICES, None)
 ITEM_ID = {"item_id": ("The item's id.", kind_schema("ref"))}
 USER_ID = {"user_id": ("The user's id.", kind_schema("ref"))}
 ANSWERS = {200: "Recommendations"}
+CART_ANSWERS = {200: "CartRecommendations"}
 ERRORS = (400, *READS)
 CART_RULE = (f"Every cart item is excluded from the answer; the first {MAX_SEEDS} distinct ones (in cart order) "
-             "seed the scores, as the co_purchase view pairs the first 50 distinct items of an order.")
+             "seed the scores, as the co_purchase view pairs the first 50 distinct items of an order. With "
+             "`user_id`, each result's `source` says whether the user's history (`times_bought`, `last_bought`) or "
+             "the cart's co-purchases (`because`) put it there.")
 
 
 def seeds_of(items: list[str]) -> list[str]:
@@ -57,38 +68,55 @@ def for_item(item_id: str, query: dict):
     return answer([item_id], ask([item_id], query), query)
 
 
-def for_cart(items: object, query: dict):
+def for_cart(items: object, query: dict, user_id: str | None = None):
     if not isinstance(items, list) or not 1 <= len(items) <= MAX_BASKET_ITEMS:
         raise ApiError(400, f"must list 1 to {MAX_BASKET_ITEMS} item ids", field="items")
     cart = [reference(item, f"items[{index}]") for index, item in enumerate(items)]
     seeds = seeds_of(cart)
-    return answer(seeds, ask(seeds, options(query), exclude=set(cart)), options(query))
+    if user_id is None:
+        return answer(seeds, ask(seeds, options(query), exclude=set(cart)), options(query))
+    views = get_views_when_asked()
+    history = read_history(views, user_id)
+    results = cart_for_user(views, seeds, history, exclude=set(cart), recommend_bought=get_settings().recommend_bought,
+                            lists=get_lists(), **options(query))
+    return answer(seeds, results, options(query), user_id=user_id, purchased_items=len(history))
 
 
 @bp.get("/recommendations/cart")
 @operation(summary="Items to add to a cart", tag="recommendations", description=CART_RULE,
-           query=(CART_ITEMS, *OPTIONS), responses=ANSWERS, errors=ERRORS)
+           query=(CART_ITEMS, CART_OWNER, *OPTIONS), responses=CART_ANSWERS, errors=ERRORS)
 def for_cart_in_query(query: dict):
-    return for_cart([item for item in (query["items"] or "").split(",") if item], query)
+    return for_cart([item for item in (query["items"] or "").split(",") if item], query, query["user_id"])
 
 
 @bp.post("/recommendations/cart")
 @operation(summary="Items to add to a cart (the cart in the body)", tag="recommendations",
            description=CART_RULE, body={"application/json": {"$ref": "#/components/schemas/Cart"}},
-           query=OPTIONS, responses=ANSWERS, errors=(413, *ERRORS))
+           query=OPTIONS, responses=CART_ANSWERS, errors=(413, *ERRORS))
 def for_cart_in_body(query: dict):
     body = json_body()
-    if not isinstance(body, dict) or set(body) != {"items"}:
-        raise ApiError(400, 'send a JSON object {"items": ["item id", ...]}', field="items")
-    return for_cart(body["items"], query)
+    if not isinstance(body, dict) or "items" not in body or not set(body) <= {"items", "user_id"}:
+        raise ApiError(400, 'send a JSON object {"items": ["item id", ...], "user_id"?: "user id"}', field="items")
+    user_id = reference(body["user_id"], "user_id") if "user_id" in body else None
+    return for_cart(body["items"], query, user_id)
 
 
 @bp.get("/recommendations/users/<text:user_id>")
 @operation(summary="Items for a user, from what they bought", tag="recommendations",
-           description="Nothing the user already bought is recommended.", path=USER_ID, query=OPTIONS,
+           description="mode=new: co-purchases of the user's 50 most bought items, nothing already bought. "
+                       "mode=buy_again: the user's own items (source history) by times bought, halved every "
+                       "30 days since last bought; past those, what new gives. buy_again needs "
+                       "COUCHREC_RECOMMEND_BOUGHT=true.", path=USER_ID, query=(USER_MODE, *OPTIONS),
            responses={200: "UserRecommendations"}, errors=ERRORS)
 def for_user(user_id: str, query: dict):
     user_id = reference(user_id, "user_id")
-    history = user_history(get_views_when_asked(), user_id)
-    results = ask(seeds_of(history), query, exclude=set(history))
-    return answer(seeds_of(history), results, query, user_id=user_id, purchased_items=len(history))
+    mode = query["mode"] or get_settings().user_mode
+    if mode == "buy_again" and not get_settings().recommend_bought:
+        raise ApiError(400, "buy_again is off here: this shop does not recommend what a user bought "
+                            "(COUCHREC_RECOMMEND_BOUGHT=false)", field="mode")
+    views = get_views_when_asked()
+    history = read_history(views, user_id)
+    rank = buy_again if mode == "buy_again" else new_to_user
+    results = rank(views, history, lists=get_lists(), **options(query))
+    return answer(seeds_of(most_bought(history)), results, options(query), user_id=user_id, mode=mode,
+                  purchased_items=len(history))

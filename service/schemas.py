@@ -10,6 +10,7 @@ from __future__ import annotations
 from loader.pagetimes import QUANTILES
 from loader.schema import BASKET_LINE, COMMON_FIELDS, FIELD_KINDS, LOG_TYPES, MAX_BASKET_ITEMS, SCHEMA
 from loader.scoring import SCORES
+from loader.settings import USER_MODE_CHOICES
 
 NUMBER = {"type": "number"}
 COUNT = {"type": "integer", "minimum": 0}
@@ -82,19 +83,22 @@ def recommendation() -> dict:
         "item_id": TEXT,
         "score": nullable({**NUMBER, "description": "null for popular backfill"}),
         "support": {**COUNT, "description": "orders (or sessions) holding the item with its seeds"},
-        "because": {"type": "array", "items": TEXT, "description": "the seeds that led to it"},
-        "source": {"type": "string", "enum": ["co_purchase", "co_view", "popular"]},
-    })
+        "because": {"type": "array", "items": TEXT, "description": "the seeds (cart items) that led to it"},
+        "source": {"type": "string", "enum": ["co_purchase", "co_view", "popular", "history"],
+                   "description": "history: the user bought it before (support is then the user's orders holding it)"},
+        "times_bought": {**COUNT, "description": "orders of this user that held it (only for items the user bought)"},
+        "last_bought": {"type": "string", "format": "date", "description": "the day the user last bought it (UTC)"},
+    }, optional=("times_bought", "last_bought"))
 
 
-def recommendations(*extra_names: str) -> dict:
+def recommendations(*extra_names: str, optional: tuple = ()) -> dict:
     properties = {
         "seeds": {"type": "array", "items": TEXT},
         "limit": COUNT, "score": {"type": "string", "enum": list(SCORES)}, "min_support": COUNT,
         "results": {"type": "array", "items": ref("Recommendation")},
     }
-    extra = {"user_id": TEXT, "purchased_items": COUNT}
-    return obj({**{name: extra[name] for name in extra_names}, **properties})
+    extra = {"user_id": TEXT, "purchased_items": COUNT, "mode": {"type": "string", "enum": list(USER_MODE_CHOICES)}}
+    return obj({**{name: extra[name] for name in extra_names}, **properties}, optional=optional)
 
 
 def page_time_group() -> dict:
@@ -131,8 +135,12 @@ def components() -> dict:
         }),
         "Recommendation": recommendation(),
         "Recommendations": recommendations(),
-        "UserRecommendations": recommendations("user_id", "purchased_items"),
-        "Cart": obj({"items": {"type": "array", "items": kind_schema("ref"), "minItems": 1, "maxItems": MAX_BASKET_ITEMS}}),
+        "UserRecommendations": recommendations("user_id", "mode", "purchased_items"),
+        "CartRecommendations": recommendations("user_id", "purchased_items", optional=("user_id", "purchased_items")),
+        "Cart": obj({"items": {"type": "array", "items": kind_schema("ref"), "minItems": 1,
+                               "maxItems": MAX_BASKET_ITEMS},
+                     "user_id": {**kind_schema("ref"), "description": "the shopper, to blend in what they bought before"}},
+                    optional=("user_id",)),
         "PopularProducts": obj({
             "by": {"type": "string", "enum": ["purchases", "views"]}, "days": nullable(COUNT), "limit": COUNT,
             "results": {"type": "array", "items": obj({"item_id": TEXT, "count": COUNT})},

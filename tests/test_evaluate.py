@@ -2,10 +2,11 @@
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from loader.baskets import Basket, read_baskets
-from loader.evaluate import BASELINE, THROUGH_LISTS, evaluate, split_baskets
+from loader.evaluate import BASELINE, HALF_LIVES, THROUGH_LISTS, WEIGHTS, evaluate, grid_key, split_baskets, split_per_user
 from loader.generate import generate
 from loader.scoring import SCORES
 from service.cli import main
@@ -29,8 +30,8 @@ def test_reads_arff_csv_and_json_lines(tmp_path):
     assert [b.items for b in read_baskets(arff)] == [("bread and cake", "milk"), ("milk", "tea"), ("bread and cake",)]
 
     csv_file = tmp_path / "orders.csv"
-    csv_file.write_text("order_id,item_id\no1,a\no2,b\no1,c\no1,a\n")
-    assert read_baskets(csv_file) == [Basket("o1", ("a", "c")), Basket("o2", ("b",))]
+    csv_file.write_text("order_id,item_id,user_id\no1,a,u\no2,b,\no1,c,u\no1,a,u\n")
+    assert read_baskets(csv_file) == [Basket("o1", ("a", "c"), None, "u"), Basket("o2", ("b",))]
 
     lines = tmp_path / "orders.jsonl"
     lines.write_text("\n".join(json.dumps(r) for r in [
@@ -77,3 +78,32 @@ def test_cli_refuses_a_file_that_is_not_baskets(tmp_path):
     bad.write_text("not json\n")
     result = CliRunner().invoke(main, ["evaluate", str(bad)])
     assert result.exit_code == 1 and "line 1: not JSON" in result.output
+
+
+def test_the_per_user_split_tests_each_returning_users_last_order():
+    baskets = [Basket("a1", ("x", "y"), "2026-10-01", "a"), Basket("b1", ("x",), "2026-10-02", "b"),
+               Basket("a2", ("y", "z"), "2026-10-05", "a"), Basket("g1", ("z",), "2026-10-06"),
+               Basket("a3", ("x", "z"), "2026-10-03", "a")]
+    train, test = split_per_user(baskets)
+    assert [b.order_id for b in test] == ["a2"]  # b ordered once: nothing to learn from
+    assert [b.order_id for b in train] == ["a1", "b1", "g1", "a3"]
+    with pytest.raises(ValueError, match="needs orders with a user_id"):
+        split_per_user([Basket("g1", ("z",), "2026-10-06")])
+
+
+def test_the_per_user_evaluation_sees_the_repeat_signal_of_the_grocery_profile(couchdb_url, tmp_path):
+    source = tmp_path / "grocery.ndjson"
+    source.write_text("".join(json.dumps(d) + "\n" for d in generate(seed=6, orders=400, days=60, profile="grocery")))
+    out = tmp_path / "per-user.json"
+    result = CliRunner().invoke(main, ["evaluate", str(source), "--per-user", "--max-test", "25", "--json", str(out)],
+                                env={"COUCHDB_URL": couchdb_url})
+    assert result.exit_code == 0, result.output
+    assert "| what ranks the 10 suggestions | hit-rate@10 | MRR@10 | coverage |" in result.output
+    found = json.loads(out.read_text())
+    assert found["test_queries"] == 25 and 0.4 < found["bought_before"] < 0.95
+    rows = found["results"]
+    history, popular = rows["history: most often bought first"]["hit_rate"], rows["popular items"]["hit_rate"]
+    assert history > popular
+    assert rows["cart + user, bought items not recommended"]["hit_rate"] <= 1 - found["bought_before"]
+    assert len(found["grid"]) == len(WEIGHTS) * len(HALF_LIVES)
+    assert found["grid"][grid_key(0.0, None)] == rows["cart: co-purchases (confidence)"]  # weight 0: the cart alone
