@@ -19,6 +19,8 @@ from tests.servers import REPO_DIR, free_port
 
 COUCHDB_LOCAL = REPO_DIR.parent / "shared" / "couchdb" / "couchdb-local"
 
+only_on_pouchdb = pytest.mark.skipif(bool(os.environ.get("COUCHDB_URL")),
+                                     reason="the PouchDB Server crash test runs in the suite's PouchDB Server run")
 needs_local_couchdb = pytest.mark.skipif(
     os.environ.get("COUCHREC_CRASH_TESTS") != "1" or not COUCHDB_LOCAL.exists(),
     reason=f"CouchDB crash tests run with COUCHREC_CRASH_TESTS=1 and {COUCHDB_LOCAL} (CI's single-node run)")

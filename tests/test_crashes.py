@@ -24,7 +24,7 @@ import requests
 
 from loader.couch import Couch
 from loader.designdocs import compile_for, install_all
-from tests.crashable import LocalCouchDB, PouchOnDisk, needs_local_couchdb
+from tests.crashable import LocalCouchDB, PouchOnDisk, needs_local_couchdb, only_on_pouchdb
 from tests.eventually import eventually
 from tests.servers import INGEST_KEY, REPO_DIR, LiveService
 
@@ -65,7 +65,8 @@ def wait_for_count(couch: Couch, at_least: int, process: subprocess.Popen) -> in
             return written
 
 
-@pytest.fixture(params=["pouchdb-server", pytest.param("couchdb", marks=needs_local_couchdb)])
+@pytest.fixture(params=[pytest.param("pouchdb-server", marks=only_on_pouchdb),
+                        pytest.param("couchdb", marks=needs_local_couchdb)])
 def crashable(request, tmp_path):
     database = PouchOnDisk(tmp_path / "pouch") if request.param == "pouchdb-server" else LocalCouchDB(tmp_path / "couch")
     yield database
