@@ -120,7 +120,7 @@ def report(by_database: dict[str, dict], size_name: str) -> str:
              "(`--only` reruns some tables and keeps the others); JSON, with each table's machine and date, in "
              "`bench/results/<database>/`. Ratios are measured in the same run, on the same data; with several "
              "runs, figures are medians. The CouchDB client choice (`requests` against `ibmcloudant`) is "
-             "`bench/client_choice.py`, reported in ARCHITECTURE.md; the bounded load run is `bench/load_run.py` "
+             "`bench/client_choice.py`, reported in docs/decisions.md; the bounded load run is `bench/load_run.py` "
              "(README).", "", (Path(__file__).parent / "reading.md").read_text().strip()]
     for kind, title in DATABASES.items():
         if by_database.get(kind):

@@ -28,7 +28,7 @@ RELATIVE_ERROR = 0.02
 # The histogram's fixed window, injected into its map by loader/designdocs.py: bucket b holds
 # (gamma^(b+lowest-1), gamma^(b+lowest)]. 256 buckets keep a group's `_sum` within 4,763 bytes of
 # Erlang term while each bucket holds under 2^48 views, below the builtin reduce_limit (4,906); they span
-# 0.49 ms to 13.6 s; times outside count in the edge buckets (see ARCHITECTURE.md).
+# 0.49 ms to 13.6 s; times outside count in the edge buckets (see docs/decisions.md).
 HISTOGRAM = {"gamma": (1 + RELATIVE_ERROR) / (1 - RELATIVE_ERROR), "lowest": -17, "buckets": 256}
 MAX_PARALLEL_QUERIES = 12
 

@@ -2,7 +2,7 @@
 
 Requests spend their time waiting on CouchDB, so each worker process serves many at
 once with threads (gthread; measured against gevent and sync workers, see
-ARCHITECTURE.md). A request's CouchDB time is bounded by COUCHREC_TIMEOUT
+docs/decisions.md). A request's CouchDB time is bounded by COUCHREC_TIMEOUT
 (service/deadline.py), so the worker timeout below only catches a worker that hangs.
 Metrics from every worker meet in PROMETHEUS_MULTIPROC_DIR (service/metrics.py).
 """
