@@ -163,11 +163,10 @@ class ListReader:
 
     def read(self, items: list[str]) -> dict[str, NeighbourList]:
         """The stored lists of `items` (items without one, or no lists database at all, are left out)."""
-        if not items:
-            return {}
-        response = self.target.db_request("POST", "_all_docs", params={"include_docs": "true"},
-                                          json={"keys": [PREFIX + item for item in items]}, ok=(200, 404))
-        if response.status_code == 404:
-            return {}
-        return {row["doc"]["item"]: NeighbourList.from_doc(row["doc"])
-                for row in response.json()["rows"] if row.get("doc")}
+        try:
+            docs = self.target.get_docs(PREFIX + item for item in items)
+        except CouchError as exc:
+            if exc.status == 404:  # no lists database yet
+                return {}
+            raise
+        return {doc["item"]: NeighbourList.from_doc(doc) for doc in docs.values()}
