@@ -2,14 +2,14 @@
 
 A write under an id that already holds the same log is "present" (a retry, or a
 file loaded twice); under an id that holds a different log it is a "conflict".
-Both the HTTP API and the bulk loader write through here, so they agree.
+Both the HTTP API (through loader/group_commit.py) and the bulk loader write through here, so they agree.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from loader.couch import Couch, CouchError
+from loader.couch import Couch
 
 CREATED, PRESENT, CONFLICT, REJECTED, FAILED = "created", "present", "conflict", "rejected", "failed"
 
@@ -52,20 +52,6 @@ def forbidden_outcome(doc_id: str, reason: str) -> Outcome:
     return Outcome(doc_id, REJECTED, field if detail else None, detail or reason)
 
 
-def put_log(couch: Couch, pending: PendingLog) -> Outcome:
-    """Write one log with a single round trip when it is new."""
-    try:
-        couch.put_doc(pending.doc_id, pending.doc)
-        return Outcome(pending.doc_id, CREATED)
-    except CouchError as exc:
-        if exc.status == 403:
-            return forbidden_outcome(pending.doc_id, exc.reason)
-        if exc.status != 409:
-            raise
-    stored = couch.get_doc(pending.doc_id)
-    return settle_conflict(stored, pending)
-
-
 def settle_conflict(stored: dict | None, pending: PendingLog) -> Outcome:
     if stored is not None and same_log(stored, pending):
         return Outcome(pending.doc_id, PRESENT)
@@ -76,7 +62,8 @@ def write_logs(couch: Couch, batch: list[PendingLog]) -> list[Outcome]:
     """Write a batch with `_bulk_docs`; return one outcome per log, in order."""
     if not batch:
         return []
-    results = couch.bulk_docs([dict(p.doc, _id=p.doc_id) for p in batch])
+    results = results_by_log(batch, couch.bulk_docs([dict(p.doc, _id=p.doc_id) for p in batch]))
+    stored_now = {doc_id for doc_id, result in zip((p.doc_id for p in batch), results) if result.get("stored_now")}
     outcomes: list[Outcome | None] = []
     conflicted = []
     for pending, result in zip(batch, results):
@@ -91,7 +78,29 @@ def write_logs(couch: Couch, batch: list[PendingLog]) -> list[Outcome]:
         else:
             outcomes.append(Outcome(pending.doc_id, FAILED, None, f"{error}: {result.get('reason', '')}"))
     stored = couch.get_docs(conflicted)
-    return [
-        outcome if outcome is not None else settle_conflict(stored.get(pending.doc_id), pending)
-        for pending, outcome in zip(batch, outcomes)
-    ]
+    for doc_id in set(conflicted) - set(stored):  # a cluster's _all_docs may read a copy that lacks it yet
+        stored[doc_id] = couch.get_doc(doc_id)
+    settled = []
+    for pending, outcome in zip(batch, outcomes):
+        if outcome is None:
+            outcome = settle_conflict(stored.get(pending.doc_id), pending)
+            if outcome.status == PRESENT and pending.doc_id in stored_now:
+                stored_now.discard(pending.doc_id)  # the first of an id's logs that holds what was stored
+                outcome = Outcome(pending.doc_id, CREATED)
+        settled.append(outcome)
+    return settled
+
+
+def results_by_log(batch: list[PendingLog], results: list[dict]) -> list[dict]:
+    """`_bulk_docs` results matched to the batch's logs by id: CouchDB answers in request order, but
+    PouchDB Server lists a conflict with a concurrent request's write after the rest. Where one id is written more than once in a batch, all its
+    logs are settled against the stored document like conflicts, the one stored now marked `stored_now`."""
+    by_id: dict[str, list[dict]] = {}
+    for result in results:
+        by_id.setdefault(result["id"], []).append(result)
+    for doc_id, answers in by_id.items():
+        if len(answers) > 1 and any(not answer.get("error") for answer in answers):
+            by_id[doc_id] = [{"error": "conflict", "stored_now": True} for _ in answers]
+    return [by_id[pending.doc_id].pop(0) for pending in batch]
+
+

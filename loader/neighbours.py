@@ -27,6 +27,8 @@ CHECKPOINT_ID = "_local/couchrec-worker"
 QUERY_THREADS = 4
 WRITE_ATTEMPTS = 5
 CLUSTER_SETTLE = 5.0
+TORN_READ_ATTEMPTS = 5
+TORN_READ_PAUSE = 1.0
 
 
 @dataclass
@@ -36,6 +38,11 @@ class NeighbourList:
     orders: int
     neighbours: dict[str, int]  # b -> n_ab, the K largest
     complete: bool  # False when a has more than K co-bought items
+
+    @property
+    def consistent(self) -> bool:
+        """No n_ab can exceed n_a: a list breaking that was read from two shard copies at different points."""
+        return self.n_a >= max(self.neighbours.values(), default=0)
 
     def as_doc(self) -> dict:
         return {"_id": PREFIX + self.item, "item": self.item, "n_a": self.n_a, "orders": self.orders,
@@ -57,15 +64,28 @@ def top_k(pairs: dict[str, int], k: int) -> dict[str, int]:
     return dict(sorted(pairs.items(), key=lambda pair: (-pair[1], pair[0]))[:k])
 
 
-def compute_lists(couch: Couch, items: Iterable[str], *, k: int = DEFAULT_K,
-                  counts: dict[str, int] | None = None) -> list[NeighbourList]:
-    """Compute the lists of `items` from the views: one grouped co_purchase range per item, n_a in one query."""
-    items = sorted(set(items))
+def compute_lists(couch: Couch, items: Iterable[str], *, k: int = DEFAULT_K) -> list[NeighbourList]:
+    """Compute the lists of `items` from the views: n_a in one query, one grouped co_purchase range per item.
+
+    On a cluster the two reads can be answered by shard copies at different points (quorum writes,
+    one copy read per shard range); a list whose n_a is below one of its n_ab is such a torn read,
+    and those items are read again, up to TORN_READ_ATTEMPTS times."""
+    lists = read_lists(couch, sorted(set(items)), k)
+    for _ in range(TORN_READ_ATTEMPTS - 1):
+        torn = [one.item for one in lists if not one.consistent]
+        if not torn:
+            break
+        time.sleep(TORN_READ_PAUSE)
+        again = {one.item: one for one in read_lists(couch, torn, k)}
+        lists = [again.get(one.item, one) for one in lists]
+    return lists
+
+
+def read_lists(couch: Couch, items: list[str], k: int) -> list[NeighbourList]:
     if not items:
         return []
-    if counts is None:
-        rows = couch.query_view("recommend", "item_purchases", group=True, keys=items)["rows"]
-        counts = {row["key"]: row["value"] for row in rows if row.get("value")}
+    rows = couch.query_view("recommend", "item_purchases", group=True, keys=items)["rows"]
+    counts = {row["key"]: row["value"] for row in rows if row.get("value")}
     orders_rows = couch.query_view("recommend", "orders", group=True, key="orders")["rows"]
     orders = orders_rows[0]["value"] if orders_rows else 0
 
@@ -140,19 +160,18 @@ def rebuild(couch: Couch, *, k: int = DEFAULT_K, batch: int = 200, settle: float
     target.ensure_db()
     start_seq = couch.db_info()["update_seq"]
     time.sleep(settle)
-    rows = couch.query_view("recommend", "item_purchases", group=True)["rows"]
-    counts = {row["key"]: row["value"] for row in rows}
+    items = [row["key"] for row in couch.query_view("recommend", "item_purchases", group=True)["rows"]]
     recompute = lambda some: compute_lists(couch, some, k=k)  # noqa: E731
     done = 0
-    for part in chunks(sorted(counts), batch):
-        write_lists(target, compute_lists(couch, part, k=k, counts=counts), recompute)
+    for part in chunks(items, batch):  # n_a is read with each part's pairs, so a list never mixes two moments
+        write_lists(target, recompute(part), recompute)
         done += len(part)
-        progress(done, len(counts))
+        progress(done, len(items))
     checkpoint = None
     if read_checkpoint(target) is None:
         write_checkpoint(target, start_seq, None)
         checkpoint = start_seq
-    return Rebuild(len(counts), time.monotonic() - started, checkpoint)
+    return Rebuild(len(items), time.monotonic() - started, checkpoint)
 
 
 class ListReader:

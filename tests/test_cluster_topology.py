@@ -17,10 +17,13 @@ import requests
 
 from loader.couch import Couch
 from tests.eventually import eventually
-from tests.crashable import COUCHDB_LOCAL, LocalCouchDB
+from tests.crashable import COUCHDB_LOCAL, LocalCouchDB, needs_local_couchdb
 from tests.servers import INGEST_KEY, REPO_DIR, free_port
 
 COUCHREC = Path(sys.executable).parent / "couchrec"
+
+
+pytestmark = needs_local_couchdb  # it starts its own cluster, so one of CI's runs is enough (the single node's)
 
 
 @pytest.fixture(scope="module")

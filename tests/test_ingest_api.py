@@ -1,6 +1,7 @@
 """Ingestion through the running service: ids, idempotency, errors, bulk, and what lands in CouchDB."""
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 import uuid
 
 import pytest
@@ -177,3 +178,21 @@ def test_a_body_over_the_size_limit_is_a_413_naming_the_limit(couchdb_url, modul
     assert too_big.json() == {"error": "body_too_large", "field": "(body)",
                               "message": "the body is larger than 2048 bytes (COUCHREC_MAX_BODY_BYTES); split it"}
     assert module_shop.get_doc("size-0") is None
+
+
+def test_concurrent_puts_of_one_id_give_one_created_and_the_rest_present_or_conflict(service, module_shop):
+    """Concurrent PUTs share `_bulk_docs` requests (group commit), yet each gets its own log's answer."""
+    same, clash = [new_id() for _ in range(12)], [new_id() for _ in range(6)]
+    asks = [(doc_id, PAGE_VIEW) for doc_id in same for _ in range(3)]
+    asks += [(doc_id, dict(PAGE_VIEW, generation_time=time)) for doc_id in clash for time in (1.0, 2.0)]
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        answers = list(pool.map(lambda ask: service.request("PUT", f"/logs/{ask[0]}", json=ask[1]), asks))
+    by_id: dict[str, list] = {}
+    for (doc_id, body), answer in zip(asks, answers):
+        by_id.setdefault(doc_id, []).append((answer.status_code, body["generation_time"]))
+    for doc_id in same:
+        assert sorted(code for code, _ in by_id[doc_id]) == [200, 200, 201]
+    for doc_id in clash:
+        assert sorted(code for code, _ in by_id[doc_id]) == [201, 409]
+        [kept] = [time for code, time in by_id[doc_id] if code == 201]
+        assert module_shop.get_doc(doc_id)["generation_time"] == kept

@@ -5,6 +5,7 @@ import json
 from click.testing import CliRunner
 
 from loader.bulk import load_files
+from loader.ingest import PendingLog, write_logs
 from loader.generate import generate
 from service.cli import main
 from tests.eventually import eventually
@@ -123,3 +124,17 @@ def test_cli_load_leaves_the_views_up_to_date_for_the_first_reader(shop, couchdb
         rows = shop.query_view("pages", "generation_time_stats", update="false", reduce=False)["rows"]
         assert len(rows) == 30
     eventually(indexed_rows, timeout=30)
+
+
+def test_each_log_of_a_batch_gets_its_own_outcome_whatever_order_the_server_answers_in(couch):
+    """PouchDB Server answers `_bulk_docs` with the conflicts moved last; outcomes follow the ids."""
+    couch.ensure_db()
+    assert [o.status for o in write_logs(couch, [PendingLog("old-same", GOOD), PendingLog("old-other", GOOD)])] \
+        == ["created", "created"]
+    batch = [PendingLog("old-same", GOOD), PendingLog("new-1", GOOD), PendingLog("old-other", dict(GOOD, item_id="i2")),
+             PendingLog("new-2", GOOD), PendingLog("twice", dict(GOOD, item_id="i3")), PendingLog("twice", GOOD),
+             PendingLog("twice", dict(GOOD, item_id="i3")), PendingLog("new-3", GOOD)]
+    statuses = [outcome.status for outcome in write_logs(couch, batch)]
+    stored = couch.get_doc("twice")["item_id"]
+    twice = ["created", "conflict", "present"] if stored == "i3" else ["conflict", "created", "conflict"]
+    assert statuses == ["present", "created", "conflict", "created", *twice, "created"]
