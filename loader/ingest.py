@@ -2,7 +2,7 @@
 
 A write under an id that already holds the same log is "present" (a retry, or a
 file loaded twice); under an id that holds a different log it is a "conflict".
-Both the HTTP API (through loader/group_commit.py) and the bulk loader write through here, so they agree.
+Both the HTTP API and the bulk loader write through here, so they agree.
 """
 
 from __future__ import annotations

@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import Flask
 
 from loader.couch import Couch
-from loader.group_commit import GroupCommit
 from loader.neighbours import ListReader, lists_db
 from loader.settings import Settings
 from loader.viewcache import ViewCache
@@ -29,7 +28,6 @@ def create_app(settings: Settings | None = None) -> Flask:
         "views": ViewCache(couch, update=settings.view_update, max_age=settings.cache_seconds,
                            observe=metrics.observe_cache),
         "lists": ListReader(lists_db(couch)),
-        "commits": GroupCommit(couch, observe=metrics.observe_group_commit),
         "ddocs": None,  # compiled for the server on first use (get_ddocs): it may be down now
     }
     logs.init_app(app)  # first: every request gets its id and start time before anything can refuse it

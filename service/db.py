@@ -6,7 +6,6 @@ from flask import current_app
 
 from loader.couch import Couch
 from loader.designdocs import compile_for
-from loader.group_commit import GroupCommit
 from loader.settings import Settings
 from loader.neighbours import ListReader
 from loader.viewcache import RevalidateOnFirstQuery, ViewCache
@@ -14,11 +13,6 @@ from loader.viewcache import RevalidateOnFirstQuery, ViewCache
 
 def get_couch() -> Couch:
     return current_app.extensions["couchrec"]["couch"]
-
-
-def get_commits() -> GroupCommit:
-    """The writer that shares `_bulk_docs` requests among concurrent single-log writes."""
-    return current_app.extensions["couchrec"]["commits"]
 
 
 def get_views() -> ViewCache:

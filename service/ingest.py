@@ -11,7 +11,7 @@ from flask import Blueprint, jsonify, request, url_for
 from loader.ingest import CONFLICT, CREATED, FAILED, PRESENT, REJECTED, Outcome, PendingLog, write_logs
 from loader.schema import ValidationError, check_doc_id, new_doc_id, prepare_log
 from service.bodies import BODY, json_body, parse_json
-from service.db import get_commits, get_couch, get_settings
+from service.db import get_couch, get_settings
 from service.errors import ApiError
 from service.metrics import count_logs
 from service.openapi import READS, operation
@@ -35,7 +35,7 @@ def write_one(body, doc_id: str):
     except ValidationError as exc:
         count_logs([Outcome(doc_id, REJECTED, exc.field, exc.reason)])
         raise
-    outcome = get_commits().write(log)
+    [outcome] = write_logs(get_couch(), [log])
     count_logs([outcome])
     return single_answer(outcome)
 

@@ -38,10 +38,6 @@ VIEW_CACHE = Counter("couchrec_view_cache_lookups_total", "View answers asked of
 LOGS = Counter("couchrec_logs_ingested_total",
                "Logs sent to the ingestion API, by outcome (created, present, conflict, rejected, failed).",
                ["outcome"])
-GROUP_COMMIT = Histogram("couchrec_group_commit_logs_per_request",
-                         "Logs carried by each `_bulk_docs` request of the single-log ingestion endpoints "
-                         "(concurrent PUTs share requests: loader/group_commit.py).",
-                         buckets=(1, 2, 4, 8, 16, 32, 64, 128, 200))
 NEIGHBOURS_PENDING = Gauge("couchrec_neighbours_pending_changes",
                            "Changes to the log database after the neighbour-list worker's checkpoint (read at "
                            "scrape time; an upper bound on the orders its lists miss).", multiprocess_mode="liveall")
@@ -57,11 +53,6 @@ def observe_couchdb(method: str, status: int | None, seconds: float) -> None:
         COUCHDB_ERRORS.labels("no_answer").inc()
     elif status >= 500:
         COUCHDB_ERRORS.labels("server_error").inc()
-
-
-def observe_group_commit(logs: int) -> None:
-    """loader.group_commit.GroupCommit's request observer."""
-    GROUP_COMMIT.observe(logs)
 
 
 def observe_cache(hit: bool) -> None:

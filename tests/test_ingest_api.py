@@ -181,7 +181,7 @@ def test_a_body_over_the_size_limit_is_a_413_naming_the_limit(couchdb_url, modul
 
 
 def test_concurrent_puts_of_one_id_give_one_created_and_the_rest_present_or_conflict(service, module_shop):
-    """Concurrent PUTs share `_bulk_docs` requests (group commit), yet each gets its own log's answer."""
+    """Concurrent PUTs of one id race in the database; each gets the answer of its own log."""
     same, clash = [new_id() for _ in range(12)], [new_id() for _ in range(6)]
     asks = [(doc_id, PAGE_VIEW) for doc_id in same for _ in range(3)]
     asks += [(doc_id, dict(PAGE_VIEW, generation_time=time)) for doc_id in clash for time in (1.0, 2.0)]
