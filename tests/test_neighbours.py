@@ -19,7 +19,7 @@ from loader.evaluate import THROUGH_LISTS, evaluate
 from loader.baskets import Basket
 from loader.follow import Follower, db_exists, follow, pending_changes
 from loader.ingest import PendingLog, write_logs
-from loader.neighbours import LIST_SCORES, ListReader, compute_lists, is_cluster, lists_db, read_checkpoint, rebuild
+from loader.neighbours import LIST_SCORES, ListReader, NeighbourList, compute_lists, is_cluster, lists_db, read_checkpoint, rebuild
 from loader.recommend import recommend
 from loader.viewcache import ViewCache
 from tests.eventually import eventually
@@ -271,3 +271,10 @@ def test_the_worker_rides_out_an_outage(lists_cleanup):
 
 def check_retrying(lines: list[str]) -> None:
     assert any("retrying in" in line for line in lines)
+
+
+def test_a_list_read_from_two_moments_is_recognised():
+    """n_ab can never exceed n_a: a list breaking that mixed two shard copies, and is read again."""
+    assert NeighbourList("a", 3, 9, {"b": 3, "c": 1}, True).consistent
+    assert not NeighbourList("a", 1, 9, {"b": 3, "c": 1}, True).consistent
+    assert NeighbourList("new", 0, 9, {}, True).consistent
