@@ -1,8 +1,9 @@
 """Which CouchDB client should couchrec use? Time the calls the service makes.
 
-Runs the same view queries and document reads through couchrec's thin
-`requests` layer (loader/couch.py) and through `ibmcloudant`, interleaved, on
-the same database, and prints the median time per call.
+Runs the same view queries and document reads through couchrec's own thin
+layer (loader/couch.py: over urllib3 now, over `requests` when the table in
+docs/decisions.md was made) and through `ibmcloudant`, interleaved, on the
+same database, and prints the median time per call.
 
     .venv/bin/pip install -e '.[bench]'
     COUCHDB_URL=http://127.0.0.1:5984 COUCHREC_DB=shop .venv/bin/python bench/client_choice.py
@@ -62,16 +63,16 @@ def main() -> None:
     results = {}
     for name, (ours, theirs) in calls.items():
         assert json.dumps(ours(), sort_keys=True) == json.dumps(theirs(), sort_keys=True), name
-        times = {"requests": [], "ibmcloudant": []}
+        times = {"couchrec": [], "ibmcloudant": []}
         for round_number in range(ROUNDS):  # alternate who goes first, so neither profits from the other
-            pair = [("requests", ours), ("ibmcloudant", theirs)]
+            pair = [("couchrec", ours), ("ibmcloudant", theirs)]
             for client, call in pair if round_number % 2 else reversed(pair):
                 times[client].append(timed(call))
         results[name] = {client: statistics.median(values) * 1000 for client, values in times.items()}
-    print(f"{'call':<24} {'requests ms':>12} {'ibmcloudant ms':>15} {'ratio':>6}   ({ROUNDS} rounds, medians)")
+    print(f"{'call':<24} {'couchrec ms':>12} {'ibmcloudant ms':>15} {'ratio':>6}   ({ROUNDS} rounds, medians)")
     for name, medians in results.items():
-        print(f"{name:<24} {medians['requests']:>12.2f} {medians['ibmcloudant']:>15.2f} "
-              f"{medians['ibmcloudant'] / medians['requests']:>6.2f}")
+        print(f"{name:<24} {medians['couchrec']:>12.2f} {medians['ibmcloudant']:>15.2f} "
+              f"{medians['ibmcloudant'] / medians['couchrec']:>6.2f}")
 
 
 if __name__ == "__main__":

@@ -119,7 +119,7 @@ def report(by_database: dict[str, dict], size_name: str) -> str:
              f"Produced by `{command}` against `COUCHDB_URL` (CouchDB) or a PouchDB Server it starts "
              "(`--only` reruns some tables and keeps the others); JSON, with each table's machine and date, in "
              "`bench/results/<database>/`. Ratios are measured in the same run, on the same data; with several "
-             "runs, figures are medians. The CouchDB client choice (`requests` against `ibmcloudant`) is "
+             "runs, figures are medians. The CouchDB client choice (couchrec's own against `ibmcloudant`) is "
              "`bench/client_choice.py`, reported in docs/decisions.md; the bounded load run is `bench/load_run.py` "
              "(README).", "", (Path(__file__).parent / "reading.md").read_text().strip()]
     for kind, title in DATABASES.items():
