@@ -64,6 +64,13 @@ class LiveService:
         return requests.request(method, self.url + path, timeout=30, headers=headers, **kwargs)
 
     def stop(self) -> None:
+        """SIGTERM, then SIGKILL after 10 s: a worker that gunicorn forks at the moment the master
+        handles SIGTERM swallows the worker's copy of it (its handlers are not installed yet), and
+        the master then waits its whole graceful_timeout (30 s) for that worker."""
         self.process.terminate()
-        self.process.wait(timeout=10)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
         self.log.close()
