@@ -1,11 +1,11 @@
 """The only code that speaks HTTP to CouchDB (or PouchDB Server).
 
-A thin layer over one urllib3 connection pool (requests' own transport, without
+A thin layer over one urllib3 connection pool (requests' own transport without
 requests' per-call work: about 1 ms of CPU less per call, measured in
-docs/decisions.md, and every request to CouchDB pays it): it encodes view
-parameters as JSON the way CouchDB expects (array keys stay arrays), turns error answers into
-`CouchError` and unreachable servers into `CouchUnavailable`, and retries only
-when the caller asked for it (the loader does; the service fails fast).
+docs/decisions.md). It encodes view parameters as JSON the way CouchDB expects
+(array keys stay arrays), turns error answers into `CouchError` and unreachable
+servers into `CouchUnavailable`, and retries only when the caller asked for it
+(the loader does; the service fails fast).
 
 A caller with a time budget (the service: COUCHREC_TIMEOUT per HTTP request) sets a
 deadline with `start_deadline`; every request made in that context then waits at most
@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import json
 import os
-from json import dumps
 import time
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
+from json import dumps
 from typing import Any, Callable, Iterable
 from urllib.parse import quote, unquote, urlencode, urlsplit, urlunsplit
 
@@ -196,7 +196,7 @@ class Couch:
         sent = {**self.headers, **(headers or {})}
         body = None
         if json is not None:
-            body = dumps(json).encode()
+            body = dumps(json).encode()  # `json` is the body here: the module's name is taken
             sent["Content-Type"] = "application/json"
         started = time.perf_counter()
         status = None

@@ -63,7 +63,6 @@ def write_logs(couch: Couch, batch: list[PendingLog]) -> list[Outcome]:
     if not batch:
         return []
     results = results_by_log(batch, couch.bulk_docs([dict(p.doc, _id=p.doc_id) for p in batch]))
-    stored_now = {doc_id for doc_id, result in zip((p.doc_id for p in batch), results) if result.get("stored_now")}
     outcomes: list[Outcome | None] = []
     conflicted = []
     for pending, result in zip(batch, results):
@@ -80,12 +79,13 @@ def write_logs(couch: Couch, batch: list[PendingLog]) -> list[Outcome]:
     stored = couch.get_docs(conflicted)
     for doc_id in set(conflicted) - set(stored):  # a cluster's _all_docs may read a copy that lacks it yet
         stored[doc_id] = couch.get_doc(doc_id)
+    created = set()  # ids written more than once in this batch whose CREATED is given out
     settled = []
-    for pending, outcome in zip(batch, outcomes):
+    for pending, result, outcome in zip(batch, results, outcomes):
         if outcome is None:
             outcome = settle_conflict(stored.get(pending.doc_id), pending)
-            if outcome.status == PRESENT and pending.doc_id in stored_now:
-                stored_now.discard(pending.doc_id)  # the first of an id's logs that holds what was stored
+            if outcome.status == PRESENT and result.get("stored_now") and pending.doc_id not in created:
+                created.add(pending.doc_id)  # the first of an id's logs that holds what was stored
                 outcome = Outcome(pending.doc_id, CREATED)
         settled.append(outcome)
     return settled
@@ -93,8 +93,9 @@ def write_logs(couch: Couch, batch: list[PendingLog]) -> list[Outcome]:
 
 def results_by_log(batch: list[PendingLog], results: list[dict]) -> list[dict]:
     """`_bulk_docs` results matched to the batch's logs by id: CouchDB answers in request order, but
-    PouchDB Server lists a conflict with a concurrent request's write after the rest. Where one id is written more than once in a batch, all its
-    logs are settled against the stored document like conflicts, the one stored now marked `stored_now`."""
+    PouchDB Server lists a conflict with a concurrent request's write after the rest. Where one id
+    is written more than once in a batch and one of them was stored, all its logs are settled
+    against the stored document like conflicts, marked `stored_now`."""
     by_id: dict[str, list[dict]] = {}
     for result in results:
         by_id.setdefault(result["id"], []).append(result)
@@ -102,5 +103,3 @@ def results_by_log(batch: list[PendingLog], results: list[dict]) -> list[dict]:
         if len(answers) > 1 and any(not answer.get("error") for answer in answers):
             by_id[doc_id] = [{"error": "conflict", "stored_now": True} for _ in answers]
     return [by_id[pending.doc_id].pop(0) for pending in batch]
-
-
