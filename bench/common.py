@@ -17,6 +17,8 @@ from loader.couch import Couch
 from loader.designdocs import compile_for
 from loader.indexing import wait_until_built
 from loader.ingest import PendingLog, write_logs
+from loader.neighbours import lists_db
+from loader.pagesummaries import summaries_db
 
 
 BUILD_TIMEOUT = 6 * 3600.0  # a benchmark's index build may take long; the growth table bounds its steps
@@ -99,6 +101,8 @@ def fresh_db(url: str, prefix: str = "bench") -> Iterator[Couch]:
     try:
         yield couch
     finally:
+        for derived in (lists_db(couch), summaries_db(couch)):
+            derived.delete_db()
         couch.delete_db()
 
 

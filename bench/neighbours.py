@@ -27,9 +27,10 @@ from bench.common import Size, fresh_db, percentile, write_all
 from loader.couch import Couch, CouchError
 from loader.designdocs import compile_for, install_all
 from loader.indexing import warm_views
-from loader.follow import Follower, order_items
+from loader.derived import is_cluster
+from loader.follow import Follower
 from loader.generate import generate
-from loader.neighbours import DEFAULT_K, PREFIX, is_cluster, lists_db, rebuild
+from loader.neighbours import DEFAULT_K, PREFIX, NeighbourLists, lists_db, order_items, rebuild
 from loader.recommend import MAX_SEEDS
 from tests.servers import LiveService
 
@@ -126,12 +127,12 @@ def catch_up_cost(couch: Couch, baskets: list[list[str]], orders: int) -> dict:
             "timestamp": "2026-12-01T12:00:00.000Z"} for n in range(orders)]
     write_all(couch, new)
     wait_for_views(couch)  # the index update is the views' cost, not the worker's
-    follower = Follower(couch, k=DEFAULT_K, wait_ms=0)
+    follower = Follower(NeighbourLists(couch, DEFAULT_K), wait_ms=0)
     started = time.monotonic()
     follower.catch_up()
     seconds = time.monotonic() - started
     return {"orders": orders, "seconds": round(seconds, 2), "ms_per_order": round(seconds / orders * 1000, 2),
-            "lists_written": follower.lists_written}
+            "lists_written": follower.docs_written}
 
 
 class ListWatcher(threading.Thread):
@@ -160,7 +161,7 @@ class WorkerThread(threading.Thread):
 
     def __init__(self, couch: Couch):
         super().__init__(daemon=True)
-        self.follower = Follower(couch, k=DEFAULT_K, wait_ms=1000, settle=3.0 if is_cluster(couch) else 0.0)
+        self.follower = Follower(NeighbourLists(couch, DEFAULT_K), wait_ms=1000, settle=3.0 if is_cluster(couch) else 0.0)
         self.stopping = threading.Event()
 
     def run(self):

@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterable
 from urllib.parse import quote, unquote, urlencode, urlsplit, urlunsplit
 
 import certifi
+import orjson
 import urllib3
 from urllib3.exceptions import HTTPError as TransportError, MaxRetryError
 from urllib3.util.retry import Retry
@@ -139,7 +140,10 @@ class Answer:
     data: bytes
 
     def json(self) -> Any:
-        return json.loads(self.data)
+        try:
+            return orjson.loads(self.data)  # 4-5x the standard library's speed on large answers
+        except orjson.JSONDecodeError:  # what orjson refuses (integers past 64 bits) the standard library reads
+            return json.loads(self.data)
 
     @property
     def text(self) -> str:

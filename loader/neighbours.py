@@ -14,19 +14,19 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Iterable
 
-from loader.bulk import chunks
+from loader import derived
 from loader.couch import Couch, CouchError
+from loader.derived import Rebuild, derived_db, write_over
 
 DEFAULT_K = 100
 LIST_SCORES = ("count", "confidence")  # top-K by n_ab is exactly top-K by these
 SUFFIX = "-neighbours"
 PREFIX = "n:"  # item ids may start with "_", document ids may not
-CHECKPOINT_ID = "_local/couchrec-worker"
+ORDER_TYPES = ("checkout", "purchase")
+ORDER_SELECTOR = {"log_type": {"$in": list(ORDER_TYPES)}}
 QUERY_THREADS = 4
-WRITE_ATTEMPTS = 5
-CLUSTER_SETTLE = 5.0
 TORN_READ_ATTEMPTS = 5
 TORN_READ_PAUSE = 1.0
 
@@ -56,7 +56,16 @@ class NeighbourList:
 
 def lists_db(couch: Couch) -> Couch:
     """The derived database beside the log database `couch`."""
-    return Couch(couch.url, couch.db + SUFFIX, timeout=couch.timeout)
+    return derived_db(couch, SUFFIX)
+
+
+def order_items(doc: dict | None) -> list[str]:
+    """The distinct item ids of an order document (as designdocs/_lib/order_items.js reads them)."""
+    if not doc or doc.get("log_type") not in ORDER_TYPES:
+        return []
+    lines = [doc.get("item_id")] if doc["log_type"] == "purchase" else doc.get("items") or []
+    ids = [line.get("item_id") if isinstance(line, dict) else line for line in lines]
+    return list(dict.fromkeys(item for item in ids if isinstance(item, str)))
 
 
 def top_k(pairs: dict[str, int], k: int) -> dict[str, int]:
@@ -81,6 +90,40 @@ def compute_lists(couch: Couch, items: Iterable[str], *, k: int = DEFAULT_K) -> 
     return lists
 
 
+def updated_lists(couch: Couch, target: Couch, orders: list[list[str]], *, k: int = DEFAULT_K) -> list[NeighbourList]:
+    """The lists of the items in `orders` (new orders), brought up to date without reading whole ranges.
+
+    An order changes n_a for its items and n_ab only for pairs inside it, so a stored list is
+    updated by reading just those: n_a, N and the n_ab of the orders' pairs (one keys query each),
+    merged into the stored neighbours and cut to the top K again. The values read are totals, not
+    increments, so an order merged twice (a replayed batch) changes nothing; every count only grows,
+    so a value below the stored one is a lagging shard copy and the larger is kept. An item without
+    a stored list, or whose merged list is torn (n_a below some n_ab), is computed from its range."""
+    items = sorted({item for order in orders for item in order})
+    stored = ListReader(target).read(items)
+    pairs = sorted({(a, b) for order in orders for a in order for b in order if a != b and a in stored})
+    counts = {row["key"]: row["value"] for row in couch.query_view("recommend", "item_purchases", group=True,
+                                                                   keys=list(stored))["rows"] if row.get("value")}
+    orders_rows = couch.query_view("recommend", "orders", group=True, key="orders")["rows"]
+    total = orders_rows[0]["value"] if orders_rows else 0
+    rows = couch.query_view("recommend", "co_purchase", group=True, keys=[list(pair) for pair in pairs])["rows"] \
+        if pairs else []
+    fresh: dict[str, dict[str, int]] = {}
+    for row in rows:
+        if row.get("value"):
+            fresh.setdefault(row["key"][0], {})[row["key"][1]] = row["value"]
+    merged = []
+    for item, old in stored.items():
+        neighbours = dict(old.neighbours)
+        for b, n_ab in fresh.get(item, {}).items():
+            neighbours[b] = max(neighbours.get(b, 0), n_ab)
+        kept = top_k(neighbours, k)
+        merged.append(NeighbourList(item, max(old.n_a, counts.get(item, 0)), max(old.orders, total), kept,
+                                    old.complete and len(neighbours) <= k))
+    ready = [one for one in merged if one.consistent]
+    return ready + compute_lists(couch, [item for item in items if item not in {one.item for one in ready}], k=k)
+
+
 def read_lists(couch: Couch, items: list[str], k: int) -> list[NeighbourList]:
     if not items:
         return []
@@ -99,79 +142,38 @@ def read_lists(couch: Couch, items: list[str], k: int) -> list[NeighbourList]:
             for item, pairs in zip(items, all_pairs)]
 
 
-def write_lists(target: Couch, lists: list[NeighbourList], recompute: Callable[[list[str]], list[NeighbourList]]) -> int:
-    """Write lists over whatever revisions are stored; recompute and retry the ones another writer got to first."""
-    written = 0
-    for _ in range(WRITE_ATTEMPTS):
-        if not lists:
-            return written
-        ids = [PREFIX + one.item for one in lists]
-        rows = target.db_request("POST", "_all_docs", json={"keys": ids}).json()["rows"]
-        revs = {row["id"]: row["value"]["rev"] for row in rows
-                if "value" in row and not row["value"].get("deleted")}
-        docs = [{**one.as_doc(), **({"_rev": revs[doc_id]} if doc_id in revs else {})} for one, doc_id in zip(lists, ids)]
-        results = target.bulk_docs(docs)
-        conflicted = [doc["item"] for doc, result in zip(docs, results) if result.get("error") == "conflict"]
-        failed = [result for result in results if result.get("error") not in (None, "conflict")]
-        if failed:
-            raise CouchError(500, failed[0]["error"], failed[0].get("reason", "a list was not written"))
-        written += len(docs) - len(conflicted)
-        lists = recompute(conflicted) if conflicted else []  # the other writer may have read older views
-    raise CouchError(409, "conflict", f"{len(lists)} lists kept conflicting after {WRITE_ATTEMPTS} attempts")
-
-
-def read_checkpoint(target: Couch) -> dict | None:
-    return target.get_doc(CHECKPOINT_ID)
-
-
-def write_checkpoint(target: Couch, seq: str | int, current: dict | None) -> dict:
-    """Store the `_changes` seq the lists are complete up to (an opaque value, stored as given)."""
-    doc = {"_id": CHECKPOINT_ID, "seq": seq, "written_at": time.time(),
-           **({"_rev": current["_rev"]} if current else {})}
-    doc["_rev"] = target.put_doc(CHECKPOINT_ID, doc)
-    return doc
-
-
 @dataclass
-class Rebuild:
-    items: int
-    seconds: float
-    checkpoint: str | int | None  # the seq written as the worker's start, None when one was kept
+class NeighbourLists:
+    """The neighbour lists as a derivation of the log database (loader/derived.py)."""
+
+    couch: Couch
+    k: int = DEFAULT_K
+    name = "neighbour lists"
+    selector = ORDER_SELECTOR
+
+    def __post_init__(self):
+        self.target = lists_db(self.couch)
+
+    def touched(self, doc: dict | None) -> set[str]:
+        return set(order_items(doc))
+
+    def all_keys(self) -> list[str]:
+        return [row["key"] for row in self.couch.query_view("recommend", "item_purchases", group=True)["rows"]]
+
+    def compute(self, items: Iterable[str]) -> list[dict]:
+        return [one.as_doc() for one in compute_lists(self.couch, items, k=self.k)]
+
+    def update(self, docs: list[dict]) -> list[dict]:
+        return [one.as_doc() for one in updated_lists(self.couch, self.target, [order_items(doc) for doc in docs],
+                                                      k=self.k)]
+
+    def write(self, docs: list[dict]) -> int:
+        return write_over(self.target, docs, lambda ids: self.compute(doc_id[len(PREFIX):] for doc_id in ids))
 
 
-def is_cluster(couch: Couch) -> bool:
-    """True when the server has more than one node (a view read may then miss a fresh write)."""
-    response = couch.request("GET", "_membership", ok=(200, 401, 403, 404))
-    return response.status_code == 200 and len(response.json().get("cluster_nodes", [])) > 1
-
-
-def default_settle(couch: Couch) -> float:
-    """Seconds to let a cluster's views catch up with what the changes feed shows: 5 on a cluster, else 0."""
-    return CLUSTER_SETTLE if is_cluster(couch) else 0.0
-
-
-def rebuild(couch: Couch, *, k: int = DEFAULT_K, batch: int = 200, settle: float = 0.0,
-            progress: Callable[[int, int], None] = lambda done, total: None) -> Rebuild:
-    """Recompute every item's list. Changes after the seq read first are left to the worker, which
-    replays them (recomputing twice is harmless), so writes during a rebuild are never lost; on a
-    cluster, `settle` seconds pass after that read so the views hold every write up to it."""
-    started = time.monotonic()
-    target = lists_db(couch)
-    target.ensure_db()
-    start_seq = couch.db_info()["update_seq"]
-    time.sleep(settle)
-    items = [row["key"] for row in couch.query_view("recommend", "item_purchases", group=True)["rows"]]
-    recompute = lambda some: compute_lists(couch, some, k=k)  # noqa: E731
-    done = 0
-    for part in chunks(items, batch):  # n_a is read with each part's pairs, so a list never mixes two moments
-        write_lists(target, recompute(part), recompute)
-        done += len(part)
-        progress(done, len(items))
-    checkpoint = None
-    if read_checkpoint(target) is None:
-        write_checkpoint(target, start_seq, None)
-        checkpoint = start_seq
-    return Rebuild(len(items), time.monotonic() - started, checkpoint)
+def rebuild(couch: Couch, *, k: int = DEFAULT_K, **options) -> Rebuild:
+    """Recompute every item's list (options as loader.derived.rebuild)."""
+    return derived.rebuild(NeighbourLists(couch, k), **options)
 
 
 class ListReader:

@@ -57,6 +57,13 @@ class Bound:
             raise ValueError("is not a real date or hour") from None
         return cls(parts)
 
+    @property
+    def hour(self) -> int | None:
+        return self.parts[3] if len(self.parts) == 4 else None
+
+    def day(self) -> str:
+        return "{:04d}-{:02d}-{:02d}".format(*self.parts[:3])
+
     def first_hour(self) -> tuple[int, ...]:
         return self.parts if len(self.parts) == 4 else (*self.parts, 0)
 
@@ -136,6 +143,12 @@ def group_fields(key: list, by: str) -> dict:
     if by == "hour":
         fields["hour"] = f"{fields['day']}T{key[4]:02d}:00Z"
     return fields
+
+
+def view_order(page_type: str, *, couchdb: bool) -> str:
+    """A sort key putting page types (slugs) in a view's order: CouchDB collates strings by ICU, "_"
+    before "-", both before digits and letters; PouchDB Server by code point ("-" first)."""
+    return page_type.replace("_", "\x01").replace("-", "\x02") if couchdb else page_type
 
 
 def page_types(views: ViewCache) -> list[str]:

@@ -6,8 +6,10 @@ from flask import Flask
 
 from loader.couch import Couch
 from loader.neighbours import ListReader, lists_db
+from loader.pagesummaries import SummaryReader
 from loader.settings import Settings
 from loader.viewcache import ViewCache
+from service.jsonio import OrjsonProvider
 from service.params import AnyText
 
 
@@ -16,7 +18,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
     app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.json.sort_keys = False
+    app.json = OrjsonProvider(app)
     app.url_map.converters["text"] = AnyText
 
     from service import access, deadline, errors, health, ingest, logs, metrics, pages, products, recommendations, stats
@@ -28,6 +30,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         "views": ViewCache(couch, update=settings.view_update, max_age=settings.cache_seconds,
                            observe=metrics.observe_cache),
         "lists": ListReader(lists_db(couch)),
+        "summaries": SummaryReader(couch),
         "ddocs": None,  # compiled for the server on first use (get_ddocs): it may be down now
     }
     logs.init_app(app)  # first: every request gets its id and start time before anything can refuse it

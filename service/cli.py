@@ -7,13 +7,15 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
 import click
 from tqdm import tqdm
 
-from loader import baskets, bulk, designdocs, evaluate, follow, indexing, neighbours, security, verify
+from loader import (baskets, bulk, derived, designdocs, evaluate, follow, indexing, neighbours, pagesummaries,
+                    security, verify)
 from loader import devdb as local_db
 from loader.couch import Couch, CouchError, CouchUnavailable, redact
 from loader.generate import PROFILES
@@ -313,36 +315,48 @@ def evaluate_per_user(couch: Couch, baskets_file: Path, found: list, *, k: int, 
         json_path.write_text(json.dumps({"file": baskets_file.name, **dataclasses.asdict(result)}, indent=2) + "\n")
 
 
-# -- neighbour lists ---------------------------------------------------------------
+# -- derived databases: neighbour lists, page-time summaries ------------------------------
 
 
-@main.group("neighbours")
-def neighbours_group():
-    """Each item's top-K co-bought items, stored in <db>-neighbours for fast recommendations."""
+def derivations(couch: Couch) -> dict[str, derived.Derivation]:
+    return {"neighbours": neighbours.NeighbourLists(couch, settings().neighbours_k),
+            "page-times": pagesummaries.PageSummaries(couch)}
 
 
-@neighbours_group.command("rebuild")
-@click.option("--batch", default=200, show_default=True, type=click.IntRange(1, 10_000),
-              help="Lists computed and written per _bulk_docs request.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
-def neighbours_rebuild(batch: int, quiet: bool):
-    """Recompute every item's neighbour list from the views (K = COUCHREC_NEIGHBOURS_K, default 100).
-
-    Safe while orders are written and while `couchrec worker` runs: what changes during the
-    rebuild is replayed by the worker."""
+def rebuild_command(name: str, batch: int, quiet: bool, unit: str) -> None:
+    """Rebuild one derived database with a progress bar, the views brought up to date first."""
     couch = connect(retries=8, timeout=120)
+    derivation = derivations(couch)[name]
     try:
         indexing.warm_views(couch, designdocs.compile_for(couch), say=lambda line: click.echo(line, err=True),
-                              timeout=3600)
-        with tqdm(total=0, unit="item", disable=quiet, file=sys.stderr) as bar:
+                            timeout=3600)
+        with tqdm(total=0, unit=unit, disable=quiet, file=sys.stderr) as bar:
             def progress(done: int, total: int) -> None:
                 bar.total = total
                 bar.update(done - bar.n)
-            done = neighbours.rebuild(couch, k=settings().neighbours_k, batch=batch, progress=progress,
-                                      settle=neighbours.default_settle(couch))
+            done = derived.rebuild(derivation, batch=batch, progress=progress, settle=derived.default_settle(couch))
     except (CouchUnavailable, CouchError) as exc:
         raise database_trouble(exc, couch) from None
-    click.echo(f"{done.items} lists written to {couch.db}{neighbours.SUFFIX} in {done.seconds:.1f} s")
+    click.echo(f"{done.items} {derivation.name} written to {derivation.target.db} in {done.seconds:.1f} s")
+
+
+def rebuild_group(name: str, summary: str, rebuild_help: str, unit: str) -> None:
+    """Add `couchrec <name> rebuild` for one derived database."""
+    group = main.group(name, help=summary)(lambda: None)
+
+    @group.command("rebuild", help=rebuild_help + "\n\nSafe while logs are written and while `couchrec worker` "
+                   "runs: what changes during the rebuild is replayed by the worker.")
+    @click.option("--batch", default=200, show_default=True, type=click.IntRange(1, 10_000),
+                  help="Keys computed and written per _bulk_docs request.")
+    @click.option("--quiet", is_flag=True, help="No progress bar.")
+    def rebuild(batch: int, quiet: bool):
+        rebuild_command(name, batch, quiet, unit)
+
+
+rebuild_group("neighbours", "Each item's top-K co-bought items, stored in <db>-neighbours for fast recommendations.",
+              "Recompute every item's neighbour list from the views (K = COUCHREC_NEIGHBOURS_K, default 100).", "item")
+rebuild_group("page-times", "Each page type's figures per day and hour, stored in <db>-pagetimes for fast page-time "
+              "stats.", "Recompute every page type's daily and hourly summaries from the views.", "day")
 
 
 def stop_now(*_) -> None:
@@ -351,22 +365,34 @@ def stop_now(*_) -> None:
 
 @main.command()
 @click.option("--batch", default=500, show_default=True, type=click.IntRange(1, 10_000),
-              help="Most orders taken from the changes feed at once.")
+              help="Most changes taken from the changes feed at once.")
 @click.option("--settle", type=click.FloatRange(0), default=None,
-              help="Seconds after which a batch's lists are recomputed once more, for views that lag the feed. "
+              help="Seconds after which a batch is recomputed once more, for views that lag the feed. "
                    "Defaults to 5 on a cluster, 0 on a single node.")
-def worker(batch: int, settle: float | None):
-    """Keep the neighbour lists fresh: follow the orders in the changes feed until stopped (Ctrl-C or SIGTERM).
+@click.option("--only", type=click.Choice(["neighbours", "page-times"]), default=None,
+              help="Keep just this derived database fresh (default: both).")
+def worker(batch: int, settle: float | None, only: str | None):
+    """Keep the neighbour lists and page-time summaries fresh: follow the changes feed until stopped
+    (Ctrl-C or SIGTERM), one thread each.
 
-    Builds every list first when there are none. Database outages are reported and retried."""
+    Builds a derived database first when it has none. Database outages are reported and retried."""
     couch = connect(timeout=60)
+    stopping = threading.Event()
+    threads = [threading.Thread(target=follow.follow, daemon=True, name=name, kwargs=dict(
+        derivation=derivation, batch=batch, settle=settle, stop=stopping.is_set,
+        say=lambda line, name=name: click.echo(f"{time.strftime('%H:%M:%S')} [{name}] {line}", err=True)))
+        for name, derivation in derivations(couch).items() if only in (None, name)]
     signal.signal(signal.SIGTERM, stop_now)  # safe at any point: an unfinished batch is replayed on restart
+    for thread in threads:
+        thread.start()
     try:
-        follow.follow(couch, k=settings().neighbours_k, batch=batch, settle=settle,
-                      say=lambda line: click.echo(f"{time.strftime('%H:%M:%S')} {line}", err=True))
+        while all(thread.is_alive() for thread in threads):
+            time.sleep(0.5)
     except KeyboardInterrupt:
-        pass
-    click.echo("worker stopped", err=True)
+        stopping.set()
+        click.echo("worker stopped", err=True)
+        return
+    raise click.ClickException("a follower stopped on an unexpected error (its traceback is above)")
 
 
 # -- service -----------------------------------------------------------------------

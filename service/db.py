@@ -8,6 +8,7 @@ from loader.couch import Couch
 from loader.designdocs import compile_for
 from loader.settings import Settings
 from loader.neighbours import ListReader
+from loader.pagesummaries import SummaryReader
 from loader.viewcache import RevalidateOnFirstQuery, ViewCache
 
 
@@ -30,6 +31,11 @@ def get_views_when_asked() -> RevalidateOnFirstQuery:
 def get_lists() -> ListReader:
     """The reader of the stored neighbour lists (loader/neighbours.py)."""
     return current_app.extensions["couchrec"]["lists"]
+
+
+def get_summaries() -> SummaryReader:
+    """The reader of the stored page-time summaries (loader/pagesummaries.py)."""
+    return current_app.extensions["couchrec"]["summaries"]
 
 
 def get_settings() -> Settings:

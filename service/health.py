@@ -6,7 +6,8 @@ from flask import Blueprint, jsonify
 
 from loader.couch import CouchError, CouchUnavailable
 from loader.designdocs import diff_all
-from loader.follow import pending_changes
+from loader.derived import pending_changes
+from loader.neighbours import NeighbourLists
 from service.db import get_couch, get_ddocs
 from service.openapi import READS, operation
 
@@ -44,4 +45,7 @@ def readyz():
                        "has run (recommendations then come from the views).",
            responses={200: "NeighboursLag"}, errors=READS)
 def neighbours_status():
-    return jsonify(pending_changes(get_couch()))
+    lag = pending_changes(NeighbourLists(get_couch()))
+    if lag is None:
+        return jsonify({"lists": "absent", "pending_changes": None, "checkpoint_age_s": None})
+    return jsonify({"lists": "present", **lag})

@@ -16,7 +16,8 @@ from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry,
 from prometheus_client import multiprocess
 
 from loader.couch import CouchError, CouchUnavailable
-from loader.follow import pending_changes
+from loader.derived import pending_changes
+from loader.neighbours import NeighbourLists
 from service.db import get_couch
 from service.logs import request_seconds, route
 from service.openapi import operation
@@ -69,10 +70,10 @@ def count_logs(outcomes) -> None:
 def read_worker_lag() -> None:
     """Set the worker's lag gauges from the database; left unset while it has no lists or no answer."""
     try:
-        lag = pending_changes(get_couch())
+        lag = pending_changes(NeighbourLists(get_couch()))
     except (CouchError, CouchUnavailable):
         return
-    if lag["pending_changes"] is not None:
+    if lag is not None:
         NEIGHBOURS_PENDING.set(lag["pending_changes"])
         NEIGHBOURS_CHECKPOINT_AGE.set(lag["checkpoint_age_s"])
 

@@ -131,6 +131,7 @@ def components() -> dict:
             "by": {"type": "string", "enum": ["page_type", "day", "hour"]},
             "page_type": nullable(TEXT), "from": nullable(TEXT), "to": nullable(TEXT),
             "percentile_relative_error": nullable(NUMBER),
+            "source": {"type": "string", "enum": ["summaries", "views"]},
             "groups": {"type": "array", "items": ref("PageTimeGroup")},
         }),
         "Recommendation": recommendation(),

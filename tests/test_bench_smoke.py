@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from loader.couch import Couch
-from loader.neighbours import is_cluster
+from loader.derived import is_cluster
 from tests.servers import REPO_DIR
 
 SECTIONS = ("ingestion", "views", "serving", "freshness", "growth", "neighbours")

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from loader.neighbours import is_cluster
+from loader.derived import is_cluster
 from tests.servers import LiveService
 
 

@@ -17,9 +17,11 @@ from loader.designdocs import compile_for
 from loader.indexing import warm_views
 from loader.evaluate import THROUGH_LISTS, evaluate
 from loader.baskets import Basket
-from loader.follow import Follower, db_exists, follow, pending_changes
+from loader.derived import db_exists, is_cluster, pending_changes, read_checkpoint
+from loader.follow import Follower, follow
 from loader.ingest import PendingLog, write_logs
-from loader.neighbours import LIST_SCORES, ListReader, NeighbourList, compute_lists, is_cluster, lists_db, read_checkpoint, rebuild
+from loader.neighbours import (LIST_SCORES, ListReader, NeighbourList, NeighbourLists, compute_lists, lists_db,
+                               rebuild)
 from loader.recommend import recommend
 from loader.viewcache import ViewCache
 from tests.eventually import eventually
@@ -73,7 +75,7 @@ def rebuilt_exactly(shop: Couch, k: int = 100, **options):
 
 
 def follower(shop: Couch, k: int = 100) -> Follower:
-    return Follower(shop, k=k, settle=3.0 if is_cluster(shop) else 0.0, wait_ms=0)
+    return Follower(NeighbourLists(shop, k), settle=3.0 if is_cluster(shop) else 0.0, wait_ms=0)
 
 
 @pytest.fixture
@@ -133,14 +135,27 @@ def test_the_worker_keeps_lists_exact_after_new_orders_and_reports_its_lag(lists
     write(shop, random_orders(random.Random(3), 60, "r"))
     assert eventually(lambda: check_pending(shop), timeout=20) > 0
     worker.catch_up()
-    assert worker.orders_seen >= 60
+    assert worker.changes_seen >= 60
     eventually(lambda: assert_lists_exact(shop), timeout=30)
     eventually(lambda: worker.catch_up() or check_caught_up(shop), timeout=30)  # a cluster's feed may replay a few
 
 
+def test_short_lists_merged_from_new_orders_stay_the_exact_top_k(lists_cleanup):
+    """With K = 3 of 29 possible neighbours, new orders keep pushing items into and out of the lists:
+    the worker's merge (stored list + the new orders' pair totals) must give what a recompute gives."""
+    shop = lists_cleanup
+    write(shop, fixture_logs())
+    eventually(lambda: rebuilt_exactly(shop, k=3), timeout=60)
+    worker = Follower(NeighbourLists(shop, 3), batch=7, settle=3.0 if is_cluster(shop) else 0.0, wait_ms=0)
+    for round_number in range(3):
+        write(shop, random_orders(random.Random(10 + round_number), 25, f"m{round_number}"))
+        eventually(lambda: worker.catch_up() or assert_lists_exact(shop, k=3), timeout=30)
+    assert worker.batches >= 3
+
+
 def check_pending(shop):
-    lag = pending_changes(shop)
-    assert lag["lists"] == "present" and lag["pending_changes"]
+    lag = pending_changes(NeighbourLists(shop))
+    assert lag is not None and lag["pending_changes"]
     return lag["pending_changes"]
 
 
@@ -188,7 +203,7 @@ def test_a_worker_killed_mid_batch_resumes_and_converges(lists_cleanup):
 
 
 def check_caught_up(shop):
-    lag = pending_changes(shop)["pending_changes"]
+    lag = pending_changes(NeighbourLists(shop))["pending_changes"]
     assert lag == 0
     return lag
 
@@ -237,7 +252,7 @@ def test_the_rebuild_command_reports_what_it_wrote(lists_cleanup):
         done = subprocess.run([COUCHREC, "neighbours", "rebuild", "--quiet"], cwd=REPO_DIR,
                               env=env, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
-        assert f"6 lists written to {shop.db}-neighbours" in done.stdout
+        assert f"6 neighbour lists written to {shop.db}-neighbours" in done.stdout
         assert_lists_exact(shop, k=2)
 
     eventually(rebuilt_by_the_command, timeout=60)
@@ -251,7 +266,7 @@ def test_the_worker_rides_out_an_outage(lists_cleanup):
     lines: list[str] = []
     through_proxy = Couch(proxy.url, shop.db, timeout=5)
     returned = []
-    worker = threading.Thread(target=lambda: returned.append(follow(through_proxy, stop=stopping.is_set,
+    worker = threading.Thread(target=lambda: returned.append(follow(NeighbourLists(through_proxy), stop=stopping.is_set,
                                                                     say=lines.append)), daemon=True)
     try:
         worker.start()

@@ -1,0 +1,142 @@
+"""Page-time summaries chained after `_design/pages`: `/stats/page-times` read from them answers
+exactly as the view path does, before the worker has caught up with new page views and after."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from loader.derived import is_cluster, pending_changes, rebuild
+from loader.follow import Follower
+from loader.ingest import PendingLog, write_logs
+from loader.designdocs import compile_for
+from loader.generate import generate
+from loader.indexing import warm_views
+from loader.pagesummaries import PENDING_LIMIT, PageSummaries, summaries_db
+from loader.pagetimes import Bound, page_time_groups
+from loader.viewcache import ViewCache
+from tests.eventually import eventually
+from tests.servers import REPO_DIR
+
+COUCHREC = str(Path(sys.executable).with_name("couchrec"))
+
+# Page types whose order differs between code points and the views' collation ("-" < "_" < "a" vs "_" < "-").
+ODD_TYPES = ["a-b", "a_b", "a1", "ab"]
+
+QUESTIONS = [
+    {"by": "day"},
+    {"by": "hour"},
+    {"by": "hour", "page_type": "product"},
+    {"by": "day", "page_type": "a-b"},
+    {"by": "day", "from": "2026-10-02", "to": "2026-10-05"},
+    {"by": "hour", "from": "2026-10-02T05", "to": "2026-10-04T17"},
+    {"by": "day", "page_type": "product", "from": "2026-10-03T10", "to": "2026-10-03T20"},
+    {"by": "hour", "from": "2026-10-06T23"},
+    {"by": "day", "percentiles": "false"},
+]
+
+
+def page_view(doc_id: str, page_type: str, stamp: str, took: float) -> PendingLog:
+    return PendingLog(doc_id, {"log_type": "page_view", "page_type": page_type, "generation_time": took,
+                               "timestamp": stamp})
+
+
+@pytest.fixture(scope="module")
+def summarised(module_shop):
+    """A generated shop plus page types that collate oddly, its summaries rebuilt."""
+    logs = [PendingLog(doc["_id"], {k: v for k, v in doc.items() if k != "_id"})
+            for doc in generate(seed=23, orders=300)]
+    logs += [page_view(f"odd-{n}", ODD_TYPES[n % 4], f"2026-10-0{1 + n % 7}T{n % 24:02d}:10:00.000Z", 5.0 + n)
+             for n in range(40)]
+    assert all(outcome.status == "created" for outcome in write_logs(module_shop, logs))
+    warm_views(module_shop, compile_for(module_shop), say=lambda line: None, timeout=600)
+    done = rebuild(PageSummaries(module_shop))
+    assert done.items > 0 and done.checkpoint is not None
+    return module_shop
+
+
+def from_views(shop, params: dict) -> list[dict]:
+    """What the view path answers (the service's fallback), straight from the library."""
+    bounds = {name: Bound.parse(params[key]) if key in params else None for name, key in (("start", "from"), ("end", "to"))}
+    return page_time_groups(ViewCache(shop), by=params["by"], page_type=params.get("page_type"),
+                            percentiles=params.get("percentiles") != "false", **bounds)
+
+
+def assert_same_groups(answer: list[dict], expected: list[dict]) -> None:
+    """The same groups in the same order; figures equal up to float rounding."""
+    assert [(g["page_type"], g.get("day"), g.get("hour")) for g in answer] == \
+        [(g["page_type"], g.get("day"), g.get("hour")) for g in expected]
+    for got, wanted in zip(answer, expected):
+        assert got == {key: pytest.approx(value) if isinstance(value, float) else value for key, value in wanted.items()}
+
+
+def assert_same_as_views(service, shop, params: dict) -> None:
+    def check():
+        body = service.get("/stats/page-times", params=params).json()
+        assert body["source"] == "summaries", params
+        assert_same_groups(body["groups"], from_views(shop, params))
+    eventually(check, timeout=30 if is_cluster(shop) else 5)
+
+
+@pytest.mark.parametrize("params", QUESTIONS)
+def test_summaries_answer_as_the_views_do(service, summarised, params):
+    assert_same_as_views(service, summarised, params)
+
+
+def test_every_day_with_page_views_has_a_summary(summarised):
+    stored = {doc["_id"] for doc in summaries_db(summarised).all_docs()}
+    days = {f"{key[0]}:{key[1]:04d}-{key[2]:02d}-{key[3]:02d}"
+            for key in (row["key"] for row in summarised.query_view("pages", "generation_time_stats", group_level=4)["rows"])}
+    assert stored == {f"{kind}:{day}" for kind in ("day", "hours") for day in days} and len(days) > 40
+
+
+def test_new_page_views_show_before_the_worker_runs_and_after(service, summarised):
+    fresh = [page_view(f"late-{n}", "product", f"2026-10-03T{n:02d}:30:00.000Z", 900.0 + n) for n in range(12)]
+    fresh += [page_view("late-new-type", "zz-new", "2026-10-09T01:00:00.000Z", 3.0)]
+    assert all(outcome.status == "created" for outcome in write_logs(summarised, fresh))
+    for params in QUESTIONS[:3] + [{"by": "day", "page_type": "zz-new"}]:
+        assert_same_as_views(service, summarised, params)
+    worker = Follower(PageSummaries(summarised), settle=3.0 if is_cluster(summarised) else 0.0, wait_ms=0)
+    worker.catch_up()
+    assert worker.docs_written >= 2
+    stored = summaries_db(summarised).get_doc("hours:product:2026-10-03")
+    assert_same_groups(stored["groups"], from_views(summarised, {"by": "hour", "page_type": "product",
+                                                                 "from": "2026-10-03", "to": "2026-10-03"}))
+    assert summaries_db(summarised).get_doc("day:zz-new:2026-10-09")["groups"][0]["count"] == 1
+
+    def caught_up():
+        assert pending_changes(PageSummaries(summarised))["pending_changes"] == 0
+    eventually(caught_up, timeout=30)
+    for params in QUESTIONS:
+        assert_same_as_views(service, summarised, params)
+
+
+def test_far_behind_summaries_give_way_to_the_views(service, summarised):
+    burst = [page_view(f"burst-{n}", "search", f"2026-10-05T{n % 24:02d}:00:00.000Z", 1.0 + n % 50)
+             for n in range(PENDING_LIMIT)]
+    assert all(outcome.status == "created" for outcome in write_logs(summarised, burst))
+    body = service.get("/stats/page-times", params={"by": "day"}).json()
+    assert body["source"] == "views"
+    assert_same_groups(body["groups"], from_views(summarised, {"by": "day"}))
+    Follower(PageSummaries(summarised), settle=3.0 if is_cluster(summarised) else 0.0, wait_ms=0).catch_up()
+    assert_same_as_views(service, summarised, {"by": "day"})
+
+
+def test_without_summaries_the_views_answer(service, summarised):
+    summaries_db(summarised).delete_db()
+    body = service.get("/stats/page-times", params={"by": "hour"}).json()
+    assert body["source"] == "views"
+    assert_same_groups(body["groups"], from_views(summarised, {"by": "hour"}))
+
+
+def test_the_rebuild_command_writes_every_day(summarised):
+    summaries_db(summarised).delete_db()
+    env = {**os.environ, "COUCHDB_URL": summarised.url, "COUCHREC_DB": summarised.db}
+    done = subprocess.run([COUCHREC, "page-times", "rebuild", "--quiet"], cwd=REPO_DIR, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    days = len(summarised.query_view("pages", "generation_time_stats", group_level=4)["rows"])
+    assert f"{days} page-time summaries written to {summarised.db}-pagetimes" in done.stdout
+    assert sum(1 for _ in summaries_db(summarised).all_docs()) == 2 * days
