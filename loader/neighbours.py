@@ -106,10 +106,8 @@ def updated_lists(couch: Couch, target: Couch, orders: list[list[str]], *, k: in
                                                                    keys=list(stored))["rows"] if row.get("value")}
     orders_rows = couch.query_view("recommend", "orders", group=True, key="orders")["rows"]
     total = orders_rows[0]["value"] if orders_rows else 0
-    rows = couch.query_view("recommend", "co_purchase", group=True, keys=[list(pair) for pair in pairs])["rows"] \
-        if pairs else []
     fresh: dict[str, dict[str, int]] = {}
-    for row in rows:
+    for row in pair_totals(couch, pairs):
         if row.get("value"):
             fresh.setdefault(row["key"][0], {})[row["key"][1]] = row["value"]
     merged = []
@@ -122,6 +120,19 @@ def updated_lists(couch: Couch, target: Couch, orders: list[list[str]], *, k: in
                                     old.complete and len(neighbours) <= k))
     ready = [one for one in merged if one.consistent]
     return ready + compute_lists(couch, [item for item in items if item not in {one.item for one in ready}], k=k)
+
+
+def pair_totals(couch: Couch, pairs: list[tuple[str, str]]) -> list[dict]:
+    """The grouped `co_purchase` rows of `pairs`. CouchDB folds a `keys` query's keys one after another
+    (~0.3-0.4 ms a key on 2 cores), so the keys go in QUERY_THREADS concurrent parts (measured on
+    16,370 pairs: 7.2 s in one query, 5.9 s in 4 parts)."""
+    parts = [pairs[n::QUERY_THREADS] for n in range(QUERY_THREADS) if pairs[n::QUERY_THREADS]]
+
+    def ask(part: list[tuple[str, str]]) -> list[dict]:
+        return couch.query_view("recommend", "co_purchase", group=True, keys=[list(pair) for pair in part])["rows"]
+
+    with ThreadPoolExecutor(max_workers=QUERY_THREADS) as pool:
+        return [row for rows in pool.map(ask, parts) for row in rows]
 
 
 def read_lists(couch: Couch, items: list[str], k: int) -> list[NeighbourList]:

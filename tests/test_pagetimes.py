@@ -29,8 +29,8 @@ EXTRA = [  # edge values the generator does not make
 
 @pytest.fixture(scope="module")
 def page_views(module_shop, tmp_path_factory):
-    """Load a generated shop through the loader; return its page views."""
-    docs = list(generate(seed=11, orders=400)) + EXTRA
+    """Load a generated shop's page views through the loader; return them."""
+    docs = [doc for doc in generate(seed=11, orders=400) if doc["log_type"] == "page_view"] + EXTRA
     path = tmp_path_factory.mktemp("shop") / "shop.ndjson"
     path.write_text("".join(json.dumps(doc) + "\n" for doc in docs))
     summary = load_files(module_shop, [str(path)], rejects_path=path.with_suffix(".rejects"), progress=False)
