@@ -36,6 +36,7 @@ from loader.history import (CANDIDATES, DEFAULT_HALF_LIFE, DEFAULT_WEIGHT, blend
                             fill_popular, read_history)
 from loader.indexing import warm_views
 from loader.ingest import PendingLog, write_logs
+from loader.derived import default_settle
 from loader.neighbours import DEFAULT_K, LIST_SCORES, ListReader, lists_db, rebuild
 from loader.recommend import Recommendation, popular, recommend
 from loader.schema import MAX_BASKET_ITEMS
@@ -162,7 +163,7 @@ def evaluate(
     seconds: dict[str, float] = {}
     with trained(couchdb_url, train, seconds, say=say, how=how) as views:
         started = time.monotonic()
-        rebuild(views.couch, k=neighbours_k)
+        rebuild(views.couch, k=neighbours_k, settle=default_settle(views.couch))  # a cluster's views may lag the load
         seconds["neighbour_lists"] = time.monotonic() - started
         lists = ListReader(lists_db(views.couch))
         tallies = {name: Tally() for name in (*SCORES, *THROUGH_LISTS, BASELINE)}
