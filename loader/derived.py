@@ -53,8 +53,8 @@ def db_exists(couch: Couch) -> bool:
 
 
 def read_checkpoint(target: Couch) -> dict | None:
-    """The checkpoint, or None when there is none (or no derived database at all)."""
-    return target.get_doc(CHECKPOINT_ID) if db_exists(target) else None
+    """The checkpoint, or None when there is none (or no derived database at all: also a 404)."""
+    return target.get_doc(CHECKPOINT_ID)
 
 
 def write_checkpoint(target: Couch, seq: str | int, current: dict | None) -> dict:

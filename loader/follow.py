@@ -8,10 +8,10 @@ views for the page-time summaries), brings the documents of every key they touch
 up to date in one batch (`Derivation.update`: the lists merge the new orders'
 pairs into the stored lists; the summaries recompute their days from the views),
 writes them, and only then stores the feed's `last_seq`: a crash anywhere replays
-the batch, which is harmless. Sequences are
-opaque and passed back as given, never compared. On PouchDB Server (no
-`_selector` filter for `_changes`, no long-poll timeout) the feed is polled
-unfiltered and the derivation picks its documents out.
+the batch, which is harmless. Sequences are opaque and passed back as given,
+never compared. On PouchDB Server (no `_selector` filter for `_changes`, no
+long-poll timeout) the feed is polled unfiltered and the derivation picks its
+documents out.
 
 On a cluster, a view read right after a change is seen can miss it (quorum
 writes, one copy read per shard range), so each batch's keys are recomputed
@@ -93,8 +93,9 @@ class Follower:
         self.seconds["feed"] += time.monotonic() - started
         if not body["results"] and not self.couchdb:
             time.sleep(min(wait, POLL_MS) / 1000)
-        feeding = [change["doc"] for change in body["results"] if self.derivation.touched(change.get("doc"))]
-        items = {key for doc in feeding for key in self.derivation.touched(doc)}
+        touches = [(doc, self.derivation.touched(doc)) for doc in (change.get("doc") for change in body["results"])]
+        feeding = [doc for doc, keys in touches if keys]
+        items = {key for _, keys in touches for key in keys}
         if items:
             self.bring_up_to_date(lambda: self.derivation.update(feeding))
         self.changes_seen += len(body["results"])

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from loader.couch import Couch, carry_deadline
-from loader.derived import CHECKPOINT_ID, derived_db, write_over
+from loader.derived import derived_db, read_checkpoint, write_over
 from loader.follow import read_changes
 from loader.pagetimes import DDOC, QUANTILES, STATS_VIEW, Bound, page_time_groups, view_order
 from loader.viewcache import ViewCache
@@ -120,7 +120,7 @@ class SummaryReader:
                percentiles: bool) -> list[dict] | None:
         """The figures of each group, in the view path's order; None when there are no summaries or
         more than PENDING_LIMIT page views are not in them yet (then ask the views)."""
-        checkpoint = self.target.get_doc(CHECKPOINT_ID)
+        checkpoint = read_checkpoint(self.target)
         if checkpoint is None:
             return None
         changed = self.changed_cells(checkpoint["seq"])
