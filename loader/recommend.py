@@ -8,6 +8,12 @@ loader/neighbours.py) stands in for its range query. Per-seed scores are summed
 and each result remembers which seeds it came from. When co-purchases give too
 few results, popular items fill the list, marked as such, under the same
 exclusions.
+
+On a cluster each view query reads one copy of every shard range, so two queries
+can see the log at different points: `co_purchase` may already count an order that
+`item_purchases` or `orders` does not. Counts only grow, so a count below what the
+pairs prove (n_a, n_b >= n_ab; N >= n_a + n_b - n_ab) is raised to that bound
+rather than scored as missing.
 """
 
 from __future__ import annotations
@@ -95,11 +101,13 @@ def recommend(
     orders = order_count(views) if candidates and score in SCORES_USING_N else 0
     found: dict[str, Recommendation] = {}
     for seed in seeds:
+        n_a = max(counts.get(seed, 0), max(pairs[seed].values(), default=0))
         for item, n_ab in pairs[seed].items():
             if item not in candidates or n_ab < min_support:
                 continue
             result = found.setdefault(item, Recommendation(item, 0.0, 0))
-            result.score += pair_score(score, n_ab, counts[seed], counts.get(item, 0), orders)
+            n_b = max(counts.get(item, 0), n_ab)
+            result.score += pair_score(score, n_ab, n_a, n_b, max(orders, n_a + n_b - n_ab))
             result.support += n_ab
             result.because.append(seed)
     ranked = sorted(found.values(), key=lambda r: (-r.score, r.item_id))[:limit]

@@ -16,6 +16,9 @@ import math
 import pytest
 
 from loader.ingest import PendingLog, write_logs
+from loader.recommend import order_count, purchase_counts, recommend
+from loader.viewcache import ViewCache
+from tests.eventually import eventually
 from tests.test_scoring import g_squared
 
 ORDERS = [
@@ -171,3 +174,26 @@ def test_a_new_order_changes_the_answer(service, module_shop):
                                                      "timestamp": "2026-10-08T12:00:00.000Z"})])
     after = service.get("/recommendations/items/F", params={"score": "count"})
     assert items_of(after)[0] == ("C", 1, ["F"], "co_purchase")
+
+
+@pytest.mark.parametrize("score, expected", [("confidence", 1.0), ("lift", 1.0)])
+def test_counts_read_before_an_order_cannot_break_a_score_that_counts_it(shop, score, expected):
+    """A cluster's view queries may read shard copies at different points, so `co_purchase` can count an order
+    that `item_purchases` and `orders` do not yet. Reproduced here with counts read, and cached, before the order."""
+    write_logs(shop, [PendingLog("order-z1", {"log_type": "checkout", "order_id": "z1", "items": ["Q"],
+                                              "timestamp": "2026-10-01T12:00:00.000Z"})])
+    before = ViewCache(shop)
+    before.revalidate()
+    purchase_counts(before, {"X", "Y"} if score == "lift" else {"X"})  # X and Y not bought yet
+    order_count(before)
+    write_logs(shop, [PendingLog("order-z2", {"log_type": "checkout", "order_id": "z2", "items": ["X", "Y"],
+                                              "timestamp": "2026-10-02T12:00:00.000Z"})])
+
+    def scored():
+        views = ViewCache(shop)  # the counts from before; co_purchase asked afresh
+        views.validator, views.entries = before.validator, before.entries.copy()
+        results = recommend(views, ["X"], score=score, limit=1)
+        assert [(r.item_id, r.support, r.source) for r in results] == [("Y", 1, "co_purchase")]
+        return results[0].score
+
+    assert eventually(scored) == pytest.approx(expected)  # n_a = n_b = 1, raised to the pair's count; N = 1 as read
