@@ -12,6 +12,7 @@ harmless, and the whole database can be dropped and rebuilt at any time.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Iterable
@@ -97,21 +98,29 @@ def updated_lists(couch: Couch, target: Couch, orders: list[list[str]], *, k: in
     updated by reading just those: n_a, N and the n_ab of the orders' pairs (one keys query each),
     merged into the stored neighbours and cut to the top K again. The values read are totals, not
     increments, so an order merged twice (a replayed batch) changes nothing; every count only grows,
-    so a value below the stored one is a lagging shard copy and the larger is kept. An item without
-    a stored list, or whose merged list is torn (n_a below some n_ab), is computed from its range."""
+    so a value below the stored one is a lagging shard copy and the larger is kept.
+
+    An item without a stored list whose every order is in this batch (n_a equals its orders here:
+    a new product) has all its pairs among these, so its list is made the same way. Any other item
+    without a list, or whose merged list is torn (n_a below some n_ab), is computed from its range."""
     items = sorted({item for order in orders for item in order})
-    stored = ListReader(target).read(items)
-    pairs = sorted({(a, b) for order in orders for a in order for b in order if a != b and a in stored})
-    counts = {row["key"]: row["value"] for row in couch.query_view("recommend", "item_purchases", group=True,
-                                                                   keys=list(stored))["rows"] if row.get("value")}
-    orders_rows = couch.query_view("recommend", "orders", group=True, key="orders")["rows"]
-    total = orders_rows[0]["value"] if orders_rows else 0
-    fresh: dict[str, dict[str, int]] = {}
-    for row in pair_totals(couch, pairs):
-        if row.get("value"):
-            fresh.setdefault(row["key"][0], {})[row["key"][1]] = row["value"]
+    # [a, b] and [b, a] count alike, so one key serves both lists
+    pairs = sorted({(a, b) for order in orders for a in order for b in order if a < b})
+    with ThreadPoolExecutor(max_workers=3) as pool:  # the stored lists and the counts, while the pairs are read
+        reads = [pool.submit(ListReader(target).read, items), pool.submit(purchase_totals, couch, items),
+                 pool.submit(order_total, couch)]
+        fresh: dict[str, dict[str, int]] = {}
+        for row in pair_totals(couch, pairs):
+            if row.get("value"):
+                a, b = row["key"]
+                fresh.setdefault(a, {})[b] = fresh.setdefault(b, {})[a] = row["value"]
+        stored, counts, total = (read.result() for read in reads)
+    in_batch = Counter(item for order in orders for item in order)
+    new = {item: NeighbourList(item, 0, 0, {}, True) for item in items
+           if item not in stored and counts.get(item, 0) == in_batch[item]}
+    merging = {**stored, **new}
     merged = []
-    for item, old in stored.items():
+    for item, old in merging.items():
         neighbours = dict(old.neighbours)
         for b, n_ab in fresh.get(item, {}).items():
             neighbours[b] = max(neighbours.get(b, 0), n_ab)
@@ -135,13 +144,21 @@ def pair_totals(couch: Couch, pairs: list[tuple[str, str]]) -> list[dict]:
         return [row for rows in pool.map(ask, parts) for row in rows]
 
 
+def purchase_totals(couch: Couch, items: list[str]) -> dict[str, int]:
+    """n_a for each of `items` that was bought."""
+    rows = couch.query_view("recommend", "item_purchases", group=True, keys=items)["rows"]
+    return {row["key"]: row["value"] for row in rows if row.get("value")}
+
+
+def order_total(couch: Couch) -> int:
+    rows = couch.query_view("recommend", "orders", group=True, key="orders")["rows"]
+    return rows[0]["value"] if rows else 0
+
+
 def read_lists(couch: Couch, items: list[str], k: int) -> list[NeighbourList]:
     if not items:
         return []
-    rows = couch.query_view("recommend", "item_purchases", group=True, keys=items)["rows"]
-    counts = {row["key"]: row["value"] for row in rows if row.get("value")}
-    orders_rows = couch.query_view("recommend", "orders", group=True, key="orders")["rows"]
-    orders = orders_rows[0]["value"] if orders_rows else 0
+    counts, orders = purchase_totals(couch, items), order_total(couch)
 
     def pairs_of(item: str) -> dict[str, int]:
         rows = couch.query_view("recommend", "co_purchase", group=True, startkey=[item], endkey=[item, {}])["rows"]
