@@ -66,13 +66,15 @@ def write_checkpoint(target: Couch, seq: str | int, current: dict | None) -> dic
 
 
 def write_over(target: Couch, docs: list[dict], recompute: Callable[[list[str]], list[dict]]) -> int:
-    """Write docs over whatever revisions are stored; recompute (by `_id`) and retry the ones another
-    writer got to first, which may have read older views."""
+    """Write docs over whatever revisions are stored (a doc that carries the `_rev` it was read at is
+    written over that one); recompute (by `_id`) and retry the ones another writer got to first,
+    which may have read older views."""
     written = 0
     for _ in range(WRITE_ATTEMPTS):
         if not docs:
             return written
-        rows = target.db_request("POST", "_all_docs", json={"keys": [doc["_id"] for doc in docs]}).json()["rows"]
+        unread = [doc["_id"] for doc in docs if "_rev" not in doc]
+        rows = target.db_request("POST", "_all_docs", json={"keys": unread}).json()["rows"] if unread else []
         revs = {row["id"]: row["value"]["rev"] for row in rows if "value" in row and not row["value"].get("deleted")}
         docs = [{**doc, **({"_rev": revs[doc["_id"]]} if doc["_id"] in revs else {})} for doc in docs]
         results = target.bulk_docs(docs)

@@ -39,6 +39,7 @@ class NeighbourList:
     orders: int
     neighbours: dict[str, int]  # b -> n_ab, the K largest
     complete: bool  # False when a has more than K co-bought items
+    rev: str | None = None  # the stored revision this list was read from, if it was
 
     @property
     def consistent(self) -> bool:
@@ -46,13 +47,14 @@ class NeighbourList:
         return self.n_a >= max(self.neighbours.values(), default=0)
 
     def as_doc(self) -> dict:
-        return {"_id": PREFIX + self.item, "item": self.item, "n_a": self.n_a, "orders": self.orders,
-                "complete": self.complete, "neighbours": [[b, n_ab] for b, n_ab in self.neighbours.items()],
-                "computed_at": time.time()}
+        return {"_id": PREFIX + self.item, **({"_rev": self.rev} if self.rev else {}), "item": self.item,
+                "n_a": self.n_a, "orders": self.orders, "complete": self.complete,
+                "neighbours": [[b, n_ab] for b, n_ab in self.neighbours.items()], "computed_at": time.time()}
 
     @classmethod
     def from_doc(cls, doc: dict) -> "NeighbourList":
-        return cls(doc["item"], doc["n_a"], doc["orders"], {b: n_ab for b, n_ab in doc["neighbours"]}, doc["complete"])
+        return cls(doc["item"], doc["n_a"], doc["orders"], {b: n_ab for b, n_ab in doc["neighbours"]}, doc["complete"],
+                   doc.get("_rev"))
 
 
 def lists_db(couch: Couch) -> Couch:
@@ -126,7 +128,7 @@ def updated_lists(couch: Couch, target: Couch, orders: list[list[str]], *, k: in
             neighbours[b] = max(neighbours.get(b, 0), n_ab)
         kept = top_k(neighbours, k)
         merged.append(NeighbourList(item, max(old.n_a, counts.get(item, 0)), max(old.orders, total), kept,
-                                    old.complete and len(neighbours) <= k))
+                                    old.complete and len(neighbours) <= k, old.rev))
     ready = [one for one in merged if one.consistent]
     return ready + compute_lists(couch, [item for item in items if item not in {one.item for one in ready}], k=k)
 
