@@ -27,6 +27,12 @@ def doc_count_is(couch, expected: int) -> None:
     assert couch.db_info()["doc_count"] == expected
 
 
+def all_stored(couch, expected: int) -> list[dict]:
+    stored = list(couch.all_docs())
+    assert len(stored) == expected
+    return stored
+
+
 def test_ndjson_with_bad_records_reports_each_by_line(couch, tmp_path):
     couch.ensure_db()
     source = write_ndjson(tmp_path / "logs.ndjson", [
@@ -74,7 +80,7 @@ def test_json_array_and_csv_inputs(couch, tmp_path):
     )
     summary = load_files(couch, [str(array), str(csv_file)], rejects_path=tmp_path / "r", progress=False)
     assert (summary.read, summary.created, summary.rejected) == (6, 4, 2)
-    stored = [doc for doc in couch.all_docs()]
+    stored = eventually(lambda: all_stored(couch, 4))  # a cluster read may miss a just-acknowledged write
     checkout = next(doc for doc in stored if doc["log_type"] == "checkout")
     assert checkout["items"] == ["i1", "i2", "i3"]
     assert next(doc for doc in stored if doc["log_type"] == "page_view")["generation_time"] == 12.5

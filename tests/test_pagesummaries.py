@@ -96,10 +96,13 @@ def test_summaries_answer_as_the_views_do(service, summarised, params):
 
 
 def test_every_day_with_page_views_has_a_summary(summarised):
-    stored = {doc["_id"] for doc in summaries_db(summarised).all_docs()}
-    days = {f"{key[0]}:{key[1]:04d}-{key[2]:02d}-{key[3]:02d}"
-            for key in (row["key"] for row in summarised.query_view("pages", "generation_time_stats", group_level=4)["rows"])}
-    assert stored == {f"{kind}:{day}" for kind in ("day", "hours") for day in days} and len(days) > 40
+    def every_day_summarised():  # retried: a cluster read may miss a just-acknowledged write
+        stored = {doc["_id"] for doc in summaries_db(summarised).all_docs()}
+        days = {f"{key[0]}:{key[1]:04d}-{key[2]:02d}-{key[3]:02d}" for key in
+                (row["key"] for row in summarised.query_view("pages", "generation_time_stats", group_level=4)["rows"])}
+        assert stored == {f"{kind}:{day}" for kind in ("day", "hours") for day in days} and len(days) > 40
+
+    eventually(every_day_summarised)
 
 
 def test_new_page_views_show_before_the_worker_runs_and_after(service, summarised):
@@ -156,4 +159,8 @@ def test_the_rebuild_command_writes_every_day(summarised):
     assert done.returncode == 0, done.stderr
     days = len(summarised.query_view("pages", "generation_time_stats", group_level=4)["rows"])
     assert f"{days} page-time summaries written to {summarised.db}-pagetimes" in done.stdout
-    assert sum(1 for _ in summaries_db(summarised).all_docs()) == 2 * days
+    eventually(lambda: summary_count_is(summarised, 2 * days))
+
+
+def summary_count_is(shop, expected: int) -> None:
+    assert sum(1 for _ in summaries_db(shop).all_docs()) == expected
