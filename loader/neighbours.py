@@ -20,6 +20,7 @@ from typing import Iterable
 from loader import derived
 from loader.couch import Couch, CouchError
 from loader.derived import Rebuild, derived_db, write_over
+from loader.purchases import order_count, purchase_counts
 
 DEFAULT_K = 100
 LIST_SCORES = ("count", "confidence")  # top-K by n_ab is exactly top-K by these
@@ -109,8 +110,8 @@ def updated_lists(couch: Couch, target: Couch, orders: list[list[str]], *, k: in
     # [a, b] and [b, a] count alike, so one key serves both lists
     pairs = sorted({(a, b) for order in orders for a in order for b in order if a < b})
     with ThreadPoolExecutor(max_workers=3) as pool:  # the stored lists and the counts, while the pairs are read
-        reads = [pool.submit(ListReader(target).read, items), pool.submit(purchase_totals, couch, items),
-                 pool.submit(order_total, couch)]
+        reads = [pool.submit(ListReader(target).read, items), pool.submit(purchase_counts, couch.query_view, items),
+                 pool.submit(order_count, couch.query_view)]
         fresh: dict[str, dict[str, int]] = {}
         for row in pair_totals(couch, pairs):
             if row.get("value"):
@@ -130,7 +131,8 @@ def updated_lists(couch: Couch, target: Couch, orders: list[list[str]], *, k: in
         merged.append(NeighbourList(item, max(old.n_a, counts.get(item, 0)), max(old.orders, total), kept,
                                     old.complete and len(neighbours) <= k, old.rev))
     ready = [one for one in merged if one.consistent]
-    return ready + compute_lists(couch, [item for item in items if item not in {one.item for one in ready}], k=k)
+    done = {one.item for one in ready}
+    return ready + compute_lists(couch, [item for item in items if item not in done], k=k)
 
 
 def pair_totals(couch: Couch, pairs: list[tuple[str, str]]) -> list[dict]:
@@ -146,21 +148,10 @@ def pair_totals(couch: Couch, pairs: list[tuple[str, str]]) -> list[dict]:
         return [row for rows in pool.map(ask, parts) for row in rows]
 
 
-def purchase_totals(couch: Couch, items: list[str]) -> dict[str, int]:
-    """n_a for each of `items` that was bought."""
-    rows = couch.query_view("recommend", "item_purchases", group=True, keys=items)["rows"]
-    return {row["key"]: row["value"] for row in rows if row.get("value")}
-
-
-def order_total(couch: Couch) -> int:
-    rows = couch.query_view("recommend", "orders", group=True, key="orders")["rows"]
-    return rows[0]["value"] if rows else 0
-
-
 def read_lists(couch: Couch, items: list[str], k: int) -> list[NeighbourList]:
     if not items:
         return []
-    counts, orders = purchase_totals(couch, items), order_total(couch)
+    counts, orders = purchase_counts(couch.query_view, items), order_count(couch.query_view)
 
     def pairs_of(item: str) -> dict[str, int]:
         rows = couch.query_view("recommend", "co_purchase", group=True, startkey=[item], endkey=[item, {}])["rows"]

@@ -24,6 +24,7 @@ from datetime import date, timedelta
 
 from loader.couch import carry_deadline
 from loader.neighbours import LIST_SCORES, ListReader
+from loader.purchases import order_count, purchase_counts
 from loader.scoring import score as pair_score
 from loader.viewcache import ViewCache
 
@@ -55,19 +56,6 @@ def co_purchases(views: ViewCache, seed: str) -> dict[str, int]:
     return {row["key"][1]: row["value"] for row in rows}
 
 
-def purchase_counts(views: ViewCache, items: set[str]) -> dict[str, int]:
-    """How many orders hold each item."""
-    if not items:
-        return {}
-    rows = views.query("recommend", "item_purchases", group=True, keys=sorted(items))["rows"]
-    return {row["key"]: row["value"] for row in rows if row.get("value")}
-
-
-def order_count(views: ViewCache) -> int:
-    rows = views.query("recommend", "orders", group=True, key="orders")["rows"]
-    return rows[0]["value"] if rows else 0
-
-
 def recommend(
     views: ViewCache,
     seeds: list[str],
@@ -96,9 +84,9 @@ def recommend(
     candidates = {b for counts in pairs.values() for b, n_ab in counts.items() if n_ab >= min_support} - banned
     counts = {seed: stored[seed].n_a for seed in stored}
     if candidates:  # n_b only for the scores that read it: never thousands of keys for count or confidence
-        counts.update(purchase_counts(views, (set(asked) | (candidates if score in SCORES_USING_N_B else set()))
+        counts.update(purchase_counts(views.query, (set(asked) | (candidates if score in SCORES_USING_N_B else set()))
                                       - set(counts)))
-    orders = order_count(views) if candidates and score in SCORES_USING_N else 0
+    orders = order_count(views.query) if candidates and score in SCORES_USING_N else 0
     found: dict[str, Recommendation] = {}
     for seed in seeds:
         n_a = max(counts.get(seed, 0), max(pairs[seed].values(), default=0))

@@ -16,7 +16,8 @@ import math
 import pytest
 
 from loader.ingest import PendingLog, write_logs
-from loader.recommend import order_count, purchase_counts, recommend
+from loader.purchases import order_count, purchase_counts
+from loader.recommend import recommend
 from loader.viewcache import ViewCache
 from tests.eventually import eventually
 from tests.test_scoring import g_squared
@@ -184,8 +185,8 @@ def test_counts_read_before_an_order_cannot_break_a_score_that_counts_it(shop, s
                                               "timestamp": "2026-10-01T12:00:00.000Z"})])
     before = ViewCache(shop)
     before.revalidate()
-    purchase_counts(before, {"X", "Y"} if score == "lift" else {"X"})  # X and Y not bought yet
-    order_count(before)
+    purchase_counts(before.query, {"X", "Y"} if score == "lift" else {"X"})  # X and Y not bought yet
+    order_count(before.query)
     write_logs(shop, [PendingLog("order-z2", {"log_type": "checkout", "order_id": "z2", "items": ["X", "Y"],
                                               "timestamp": "2026-10-02T12:00:00.000Z"})])
 
