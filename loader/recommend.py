@@ -18,6 +18,7 @@ rather than scored as missing.
 
 from __future__ import annotations
 
+import heapq
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -25,7 +26,7 @@ from datetime import date, timedelta
 from loader.couch import carry_deadline
 from loader.neighbours import LIST_SCORES, ListReader
 from loader.purchases import order_count, purchase_counts
-from loader.scoring import score as pair_score
+from loader.scoring import scorer
 from loader.viewcache import ViewCache
 
 DEFAULT_SCORE = "confidence"  # chosen in docs/evaluation.md
@@ -87,18 +88,17 @@ def recommend(
         counts.update(purchase_counts(views.query, (set(asked) | (candidates if score in SCORES_USING_N_B else set()))
                                       - set(counts)))
     orders = order_count(views.query) if candidates and score in SCORES_USING_N else 0
-    found: dict[str, Recommendation] = {}
+    score_of, uses_n_b, uses_n = scorer(score), score in SCORES_USING_N_B, score in SCORES_USING_N
+    totals: dict[str, float] = {}  # a cart's ~1,000 pairs pass here: nothing but the sum per pair
     for seed in seeds:
         n_a = max(counts.get(seed, 0), max(pairs[seed].values(), default=0))
         for item, n_ab in pairs[seed].items():
-            if item not in candidates or n_ab < min_support:
-                continue
-            result = found.setdefault(item, Recommendation(item, 0.0, 0))
-            n_b = max(counts.get(item, 0), n_ab)
-            result.score += pair_score(score, n_ab, n_a, n_b, max(orders, n_a + n_b - n_ab))
-            result.support += n_ab
-            result.because.append(seed)
-    ranked = sorted(found.values(), key=lambda r: (-r.score, r.item_id))[:limit]
+            if n_ab >= min_support and item in candidates:
+                n_b = max(counts.get(item, 0), n_ab) if uses_n_b else n_ab
+                n = max(orders, n_a + n_b - n_ab) if uses_n else orders
+                totals[item] = totals.get(item, 0.0) + score_of(n_ab, n_a, n_b, n)
+    ranked = [explained(item, totals[item], seeds, pairs, min_support)
+              for item in heapq.nsmallest(limit, totals, key=lambda item: (-totals[item], item))]
     if backfill and len(ranked) < limit:
         taken = banned | {r.item_id for r in ranked}
         ranked += [
@@ -106,6 +106,13 @@ def recommend(
             for item, _ in popular(views, limit=limit - len(ranked), exclude=taken)
         ]
     return ranked
+
+
+def explained(item: str, total: float, seeds: list[str], pairs: dict[str, dict[str, int]],
+              min_support: int) -> Recommendation:
+    """A ranked item with the seeds that put it there and its support (their n_ab summed)."""
+    because = [seed for seed in seeds if pairs[seed].get(item, 0) >= min_support]
+    return Recommendation(item, total, sum(pairs[seed][item] for seed in because), because)
 
 
 def popular(views: ViewCache, *, kind: str = "purchases", days: int | None = None, limit: int = 10,

@@ -9,8 +9,7 @@ log-likelihood ratio, signed by the direction of the association.
 from __future__ import annotations
 
 import math
-
-SCORES = ("count", "confidence", "jaccard", "cosine", "lift", "llr")
+from typing import Callable
 
 
 def x_log_x(x: float) -> float:
@@ -30,20 +29,31 @@ def log_likelihood_ratio(k11: float, k12: float, k21: float, k22: float) -> floa
     return max(0.0, 2.0 * (row + column - matrix))  # rounding can make it a hair below zero
 
 
+def llr(n_ab: int, n_a: int, n_b: int, n: int) -> float:
+    """Signed: pairs bought together less often than chance would be as surprising, but no recommendation."""
+    g2 = log_likelihood_ratio(n_ab, n_a - n_ab, n_b - n_ab, n - n_a - n_b + n_ab)
+    return g2 if n_ab * n >= n_a * n_b else -g2
+
+
+SCORERS = {  # each takes (n_ab, n_a, n_b, n)
+    "count": lambda n_ab, n_a, n_b, n: float(n_ab),
+    "confidence": lambda n_ab, n_a, n_b, n: n_ab / n_a,  # P(b | a), as in association rules
+    "jaccard": lambda n_ab, n_a, n_b, n: n_ab / (n_a + n_b - n_ab),
+    "cosine": lambda n_ab, n_a, n_b, n: n_ab / math.sqrt(n_a * n_b),
+    "lift": lambda n_ab, n_a, n_b, n: n * n_ab / (n_a * n_b),
+    "llr": llr,
+}
+SCORES = tuple(SCORERS)
+
+
+def scorer(name: str) -> Callable[[int, int, int, int], float]:
+    """The function scoring candidate b for seed a by `name` (one of SCORES), picked once for a whole question."""
+    try:
+        return SCORERS[name]
+    except KeyError:
+        raise ValueError(f"unknown score {name!r}; use one of {', '.join(SCORES)}") from None
+
+
 def score(name: str, n_ab: int, n_a: int, n_b: int, n: int) -> float:
     """Score candidate b for seed a by `name` (one of SCORES)."""
-    if name == "count":
-        return float(n_ab)
-    if name == "confidence":  # P(b | a), as in association rules
-        return n_ab / n_a
-    if name == "jaccard":
-        return n_ab / (n_a + n_b - n_ab)
-    if name == "cosine":
-        return n_ab / math.sqrt(n_a * n_b)
-    if name == "lift":
-        return n * n_ab / (n_a * n_b)
-    if name == "llr":
-        # Signed: pairs bought together less often than chance would be as surprising, but no recommendation.
-        g2 = log_likelihood_ratio(n_ab, n_a - n_ab, n_b - n_ab, n - n_a - n_b + n_ab)
-        return g2 if n_ab * n >= n_a * n_b else -g2
-    raise ValueError(f"unknown score {name!r}; use one of {', '.join(SCORES)}")
+    return scorer(name)(n_ab, n_a, n_b, n)
