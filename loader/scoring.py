@@ -52,8 +52,3 @@ def scorer(name: str) -> Callable[[int, int, int, int], float]:
         return SCORERS[name]
     except KeyError:
         raise ValueError(f"unknown score {name!r}; use one of {', '.join(SCORES)}") from None
-
-
-def score(name: str, n_ab: int, n_a: int, n_b: int, n: int) -> float:
-    """Score candidate b for seed a by `name` (one of SCORES)."""
-    return scorer(name)(n_ab, n_a, n_b, n)

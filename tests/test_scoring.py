@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from loader.scoring import SCORES, log_likelihood_ratio, score
+from loader.scoring import SCORES, log_likelihood_ratio, scorer
 
 
 def g_squared(k11, k12, k21, k22):
@@ -39,15 +39,15 @@ def test_llr_of_independent_items_is_zero():
     ("llr", g_squared(3, 1, 1, 2)),
 ])
 def test_each_score_by_hand(name, expected):
-    assert score(name, 3, 4, 4, 7) == pytest.approx(expected, rel=1e-12)
+    assert scorer(name)(3, 4, 4, 7) == pytest.approx(expected, rel=1e-12)
 
 
 def test_llr_is_negative_for_pairs_bought_together_less_than_chance():
     # 1 co-purchase where independence expects 4 * 4 / 7 = 2.3.
-    assert score("llr", 1, 4, 4, 7) == pytest.approx(-g_squared(1, 3, 3, 0), rel=1e-9)
+    assert scorer("llr")(1, 4, 4, 7) == pytest.approx(-g_squared(1, 3, 3, 0), rel=1e-9)
 
 
 def test_unknown_score_is_refused():
     with pytest.raises(ValueError, match="use one of count, confidence, jaccard, cosine, lift, llr"):
-        score("magic", 1, 1, 1, 1)
+        scorer("magic")
     assert SCORES == ("count", "confidence", "jaccard", "cosine", "lift", "llr")
