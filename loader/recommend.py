@@ -89,7 +89,7 @@ def recommend(
                                       - set(counts)))
     orders = order_count(views.query) if candidates and score in SCORES_USING_N else 0
     score_of, uses_n_b, uses_n = scorer(score), score in SCORES_USING_N_B, score in SCORES_USING_N
-    totals: dict[str, float] = {}  # a cart's ~1,000 pairs pass here: nothing but the sum per pair
+    totals: dict[str, float] = {}  # a cart's ~700 pairs pass here: only a running total per candidate
     for seed in seeds:
         n_a = max(counts.get(seed, 0), max(pairs[seed].values(), default=0))
         for item, n_ab in pairs[seed].items():
