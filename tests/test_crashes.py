@@ -137,21 +137,22 @@ def test_a_cluster_load_survives_a_node_killed_midway(cluster, tmp_path):
         cluster.restart(node=2)
     assert loader.returncode == 0, stderr
     assert re.search(rf"^\s+written\s+{CLUSTER_DOCS}$", stdout, re.M), stdout
-    assert all_ids(couch) == expected
     node2 = Couch(cluster.node_urls[1], "midload", timeout=30)
     wanted = set(expected)
 
-    def node2_has_everything():
-        """Every log once, listed by id through the restarted node, as `all_ids` lists them through
-        node 1. Design docs are left out: twice (once in CI, once here) `_all_docs` through node 2
-        still listed `_design/pages_sketch-staging`, which the install before the load had deleted,
-        after 60 s; not explained yet (see docs/decisions.md). Not db_info's doc_count either: it
-        adds up whichever copy of each shard range answers first."""
-        ids = all_ids(node2)
+    def has_everything(node: Couch):
+        """Every log once, listed by id through `node`; retried, since right after the restart
+        either node may read a shard range from node 2's copy before it has caught up (CI once
+        saw 7,500 logs missing through node 1). Design docs are left out: twice (once in CI, once
+        here) `_all_docs` through node 2 still listed `_design/pages_sketch-staging`, which the
+        install before the load had deleted, after 60 s; not explained yet (see docs/decisions.md).
+        Not db_info's doc_count either: it adds up whichever copy of each shard range answers first."""
+        ids = all_ids(node)
         extra, missing = sorted(set(ids) - wanted), sorted(wanted - set(ids))
         assert (extra[:5], missing[:5], len(ids)) == ([], [], len(wanted))
 
-    eventually(node2_has_everything, timeout=60)
+    for node in (couch, node2):
+        eventually(lambda: has_everything(node), timeout=60)
 
 
 @needs_local_couchdb
