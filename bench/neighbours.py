@@ -6,8 +6,9 @@ a freshly started service, each request asked once, next to the raw round trip
 the request needs (`_all_docs` with the seeds' list ids, straight to the
 database), alternated request by request, each side over a kept-alive
 connection, with the service's floor beside them (`GET /healthz`: one hop
-through gunicorn and Flask, no database); the worker's cost per new order when
-catching up; and freshness: orders PUT through the service at a steady rate,
+through gunicorn and Flask, no database); a short list's top-up with best
+sellers, from the document the worker keeps and from the views; the worker's
+cost per new order when catching up; and freshness: orders PUT through the service at a steady rate,
 each with one brand-new item, timed from the PUT's acknowledgement until that
 item's list (written in the same `_bulk_docs` as the order's other items)
 appears in the lists database's changes feed. Run it alone with
@@ -32,13 +33,15 @@ from loader.indexing import warm_views
 from loader.derived import is_cluster
 from loader.follow import Follower
 from loader.generate import generate
-from loader.neighbours import DEFAULT_K, PREFIX, NeighbourLists, lists_db, order_items, rebuild
-from loader.recommend import MAX_SEEDS
+from loader.neighbours import DEFAULT_K, PREFIX, ListReader, NeighbourLists, lists_db, order_items, rebuild
+from loader.recommend import MAX_SEEDS, best_sellers, popular
+from loader.viewcache import ViewCache
 from tests.servers import LiveService
 
 SHAPE = {"smoke": (600, 10, 20, (5.0,)), "full": (15_000, 60, 200, (20.0, 100.0))}  # orders, carts, items, rates
 RATE_SECONDS = {"smoke": 5.0, "full": 30.0}
 ROUNDS = {"smoke": 1, "full": 3}
+TOP_UPS = {"smoke": 3, "full": 9}
 
 
 def stats_ms(values: list[float]) -> dict:
@@ -127,6 +130,20 @@ def serving(url: str, couch: Couch, baskets: list[list[str]], carts: int, items:
             "runs": runs,
         }
     return summary
+
+
+def top_up_cost(couch: Couch, times: int) -> dict:
+    """A short list's top-up with 10 best sellers, in process: from the document the worker keeps, and from
+    the views through a cache just emptied, as it is after every write on a shop taking logs."""
+    lists, stored, viewed = ListReader(lists_db(couch)), [], []
+    for _ in range(times):
+        started = time.perf_counter()
+        best_sellers(ViewCache(couch), lists, limit=10, exclude=set())
+        stored.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        popular(ViewCache(couch), limit=10)
+        viewed.append(time.perf_counter() - started)
+    return {"stored": stats_ms(stored), "views": stats_ms(viewed)}
 
 
 def catch_up_cost(couch: Couch, baskets: list[list[str]], orders: int) -> dict:
@@ -231,6 +248,7 @@ def run(url: str, size: Size) -> dict:
                 "views_build_s": round(index_seconds, 1),
                 "rebuild": {"items": done.items, "seconds": round(time.monotonic() - started, 1), "k": DEFAULT_K},
                 **serving(url, couch, baskets, carts, items, ROUNDS[size.name]),
+                "top_up": top_up_cost(couch, TOP_UPS[size.name]),
                 "catch_up": catch_up_cost(couch, baskets, orders // 30),
                 "freshness": [freshness(url, couch, baskets, rate, RATE_SECONDS[size.name]) for rate in rates],
                 "load_average_at_end": [round(value, 1) for value in os.getloadavg()],
@@ -255,6 +273,7 @@ def markdown(result: dict) -> list[str]:
         f"| item page ({item['items']} items) | {item['service_p50_ms']} ms | {item['service_p95_ms']} ms | "
         f"{item['raw_p50_ms']} ms | {item['raw_p95_ms']} ms | {item['ratio_p50']}× | {item['hop_p50_ms']} ms |",
         "",
+        *top_up_lines(result.get("top_up")),
         f"worker catching up on {result['catch_up']['orders']} orders: {result['catch_up']['seconds']} s "
         f"({result['catch_up']['ms_per_order']} ms an order, {result['catch_up']['lists_written']} lists written)",
         "",
@@ -268,3 +287,12 @@ def markdown(result: dict) -> list[str]:
                      f"{split['feed']} / {split['views']} / {split['writes']} s in {row['worker_batches']} batches |")
     return lines
 
+
+def top_up_lines(top_up: dict | None) -> list[str]:
+    """The top-up line (runs before the best sellers were kept have none)."""
+    if not top_up:
+        return []
+    stored, viewed = top_up["stored"], top_up["views"]
+    return [f"topping a short list up with 10 best sellers, in process ({stored['n']} times each): from the stored "
+            f"best sellers p50 {stored['p50_ms']} ms (max {stored['max_ms']}); from the views after a write "
+            f"(every product's count read and ranked) p50 {viewed['p50_ms']} ms (max {viewed['max_ms']})", ""]

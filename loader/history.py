@@ -18,7 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from loader.recommend import MAX_SEEDS, Recommendation, popular, recommend
+from loader.neighbours import ListReader
+from loader.recommend import MAX_SEEDS, Recommendation, best_sellers, recommend
 from loader.viewcache import ViewCache
 
 DEFAULT_WEIGHT = 0.8        # share of the habit score in a cart's blend (docs/evaluation.md)
@@ -81,13 +82,14 @@ def from_history(bought: Bought, score: float | None, support: int, because: lis
     return ShopperRecommendation(bought.item_id, score, support, because, source, bought.times, bought.last_bought)
 
 
-def fill_popular(views: ViewCache, ranked: list[Recommendation], *, limit: int, exclude: set[str]) -> list[Recommendation]:
+def fill_popular(views: ViewCache, ranked: list[Recommendation], *, limit: int, exclude: set[str],
+                 lists: ListReader | None = None) -> list[Recommendation]:
     """Top up a short list with best sellers (score null, source popular) under the same exclusions."""
     if len(ranked) >= limit:
         return ranked[:limit]
     taken = exclude | {r.item_id for r in ranked}
     return ranked + [Recommendation(item, None, 0, [], "popular")
-                     for item, _ in popular(views, limit=limit - len(ranked), exclude=taken)]
+                     for item, _ in best_sellers(views, lists, limit=limit - len(ranked), exclude=taken)]
 
 
 def buy_again(views: ViewCache, history: dict[str, Bought], *, limit: int, half_life: float | None = DEFAULT_HALF_LIFE,
@@ -145,4 +147,4 @@ def cart_for_user(views: ViewCache, seeds: list[str], history: dict[str, Bought]
                       **options)
     if recommend_bought:
         pairs = blend(history, pairs, limit=limit, exclude=banned, weight=weight, half_life=half_life)
-    return fill_popular(views, pairs, limit=limit, exclude=banned)
+    return fill_popular(views, pairs, limit=limit, exclude=banned, lists=options.get("lists"))

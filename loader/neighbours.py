@@ -7,6 +7,7 @@ confidence (n_ab / n_a), so those two scores are served from the lists exactly
 for one seed; scores that read n_b stay on the exact view path. The lists are
 recomputed from the views, never edited in place, so writing one twice is
 harmless, and the whole database can be dropped and rebuilt at any time.
+Beside the lists the same worker keeps the best sellers (loader/bestsellers.py).
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from loader import derived
+from loader.bestsellers import BEST_SELLERS_ID, DEFAULT_P, BestSellers, read_best_sellers, with_counts
 from loader.couch import Couch, CouchError
 from loader.derived import Rebuild, derived_db, write_over
-from loader.purchases import order_count, purchase_counts
+from loader.purchases import all_purchase_counts, order_count, purchase_counts
 
 DEFAULT_K = 100
 LIST_SCORES = ("count", "confidence")  # top-K by n_ab is exactly top-K by these
@@ -169,6 +171,7 @@ class NeighbourLists:
 
     couch: Couch
     k: int = DEFAULT_K
+    p: int = DEFAULT_P  # best sellers kept
     name = "neighbour lists"
     selector = ORDER_SELECTOR
 
@@ -179,17 +182,34 @@ class NeighbourLists:
         return set(order_items(doc))
 
     def all_keys(self) -> list[str]:
-        return [row["key"] for row in self.couch.query_view("recommend", "item_purchases", group=True)["rows"]]
+        return list(all_purchase_counts(self.couch.query_view))
 
     def compute(self, items: Iterable[str]) -> list[dict]:
-        return [one.as_doc() for one in compute_lists(self.couch, items, k=self.k)]
+        return self.with_best_sellers(compute_lists(self.couch, items, k=self.k))
 
     def update(self, docs: list[dict]) -> list[dict]:
-        return [one.as_doc() for one in updated_lists(self.couch, self.target, [order_items(doc) for doc in docs],
-                                                      k=self.k)]
+        return self.with_best_sellers(updated_lists(self.couch, self.target, [order_items(doc) for doc in docs],
+                                                    k=self.k))
+
+    def with_best_sellers(self, lists: list[NeighbourList]) -> list[dict]:
+        """The lists' documents, and the best sellers (loader/bestsellers.py) with the lists' n_a merged in."""
+        if not lists:
+            return []
+        best = with_counts(self.couch, self.target, {one.item: one.n_a for one in lists}, self.p)
+        return [one.as_doc() for one in lists] + [best.as_doc()]
 
     def write(self, docs: list[dict]) -> int:
-        return write_over(self.target, docs, lambda ids: self.compute(doc_id[len(PREFIX):] for doc_id in ids))
+        def recompute(ids: list[str]) -> list[dict]:
+            """Lists another writer got to first, computed again; the best sellers, if another writer
+            merged into them first, from every item's count (the counts merged in the lost write are gone)."""
+            items = [doc_id[len(PREFIX):] for doc_id in ids if doc_id != BEST_SELLERS_ID]
+            again = [one.as_doc() for one in compute_lists(self.couch, items, k=self.k)]
+            if BEST_SELLERS_ID in ids:
+                every_count = all_purchase_counts(self.couch.query_view)
+                again.append(with_counts(self.couch, self.target, every_count, self.p).as_doc())
+            return again
+
+        return write_over(self.target, docs, recompute)
 
 
 def rebuild(couch: Couch, *, k: int = DEFAULT_K, **options) -> Rebuild:
@@ -212,3 +232,7 @@ class ListReader:
                 return {}
             raise
         return {doc["item"]: NeighbourList.from_doc(doc) for doc in docs.values()}
+
+    def best_sellers(self) -> BestSellers | None:
+        """The stored best sellers, None when none are stored yet."""
+        return read_best_sellers(self.target)

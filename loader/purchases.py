@@ -19,6 +19,11 @@ def purchase_counts(query: ViewQuery, items: Iterable[str]) -> dict[str, int]:
     return {row["key"]: row["value"] for row in rows if row.get("value")}
 
 
+def all_purchase_counts(query: ViewQuery) -> dict[str, int]:
+    """How many orders hold each item ever bought: the whole grouped view, one row per product."""
+    return {row["key"]: row["value"] for row in query("recommend", "item_purchases", group=True)["rows"]}
+
+
 def order_count(query: ViewQuery) -> int:
     rows = query("recommend", "orders", group=True, key="orders")["rows"]
     return rows[0]["value"] if rows else 0

@@ -101,10 +101,8 @@ def recommend(
               for item in heapq.nsmallest(limit, totals, key=lambda item: (-totals[item], item))]
     if backfill and len(ranked) < limit:
         taken = banned | {r.item_id for r in ranked}
-        ranked += [
-            Recommendation(item, None, 0, [], "popular")
-            for item, _ in popular(views, limit=limit - len(ranked), exclude=taken)
-        ]
+        ranked += [Recommendation(item, None, 0, [], "popular")
+                   for item, _ in best_sellers(views, lists, limit=limit - len(ranked), exclude=taken)]
     return ranked
 
 
@@ -126,6 +124,15 @@ def popular(views: ViewCache, *, kind: str = "purchases", days: int | None = Non
         totals = window_totals(views, event, days)
     ranked = sorted((item for item in totals if item not in exclude), key=lambda item: (-totals[item], item))
     return [(item, totals[item]) for item in ranked[:limit]]
+
+
+def best_sellers(views: ViewCache, lists: ListReader | None, *, limit: int, exclude: set[str]
+                 ) -> list[tuple[str, int]]:
+    """`popular(views, limit=limit, exclude=exclude)`, from the best sellers the worker stores beside the
+    neighbour lists when there are some that can tell (loader/bestsellers.py), else from the views."""
+    stored = lists.best_sellers() if lists is not None else None
+    found = stored.top(limit, exclude) if stored is not None else None
+    return found if found is not None else popular(views, limit=limit, exclude=exclude)
 
 
 def window_totals(views: ViewCache, event: str, days: int) -> dict[str, int]:

@@ -20,6 +20,7 @@ from loader.generate import generate
 from loader.couch import Couch
 from loader.designdocs import compile_for, install_all
 from loader.indexing import warm_views
+from loader.neighbours import lists_db
 from tests.servers import LiveService, free_port
 
 
@@ -60,6 +61,13 @@ def shop(couchdb_url):
     """A fresh database with couchrec's design documents installed."""
     with fresh_database(couchdb_url, designdocs=True) as db:
         yield db
+
+
+@pytest.fixture
+def lists_cleanup(shop):
+    """`shop`, and its neighbour lists' database deleted after the test."""
+    yield shop
+    lists_db(shop).delete_db()
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,6 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
-
 from loader.couch import Couch
 from loader.designdocs import compile_for
 from loader.indexing import warm_views
@@ -20,8 +18,10 @@ from loader.baskets import Basket
 from loader.derived import db_exists, is_cluster, pending_changes, read_checkpoint
 from loader.follow import Follower, follow
 from loader.ingest import PendingLog, write_logs
-from loader.neighbours import (LIST_SCORES, ListReader, NeighbourList, NeighbourLists, compute_lists, lists_db,
-                               rebuild)
+from loader.bestsellers import DEFAULT_P, BestSellers, read_best_sellers
+from loader.neighbours import (LIST_SCORES, PREFIX, ListReader, NeighbourList, NeighbourLists, compute_lists,
+                               lists_db, rebuild)
+from loader.purchases import all_purchase_counts
 from loader.recommend import recommend
 from loader.viewcache import ViewCache
 from tests.eventually import eventually
@@ -53,7 +53,8 @@ def all_items(shop: Couch) -> list[str]:
 
 
 def stored(shop: Couch) -> dict:
-    return {doc["item"]: (doc["n_a"], doc["neighbours"], doc["complete"]) for doc in lists_db(shop).all_docs()}
+    return {doc["item"]: (doc["n_a"], doc["neighbours"], doc["complete"]) for doc in lists_db(shop).all_docs()
+            if doc["_id"].startswith(PREFIX)}
 
 
 def exact(shop: Couch, k: int) -> dict:
@@ -61,10 +62,13 @@ def exact(shop: Couch, k: int) -> dict:
             for one in compute_lists(shop, all_items(shop), k=k)}
 
 
-def assert_lists_exact(shop: Couch, k: int = 100) -> None:
-    """Every stored list equals the one computed from the views now."""
+def assert_lists_exact(shop: Couch, k: int = 100, p: int = DEFAULT_P) -> None:
+    """Every stored list, and the best sellers beside them, equal what the views give now."""
     assert db_exists(lists_db(shop))
     assert stored(shop) == exact(shop, k)
+    best, expected = read_best_sellers(lists_db(shop)), BestSellers.from_counts(all_purchase_counts(shop.query_view), p)
+    assert best is not None and (best.counts, best.complete) == (expected.counts, expected.complete)
+    assert list(best.counts) == list(expected.counts)  # stored in rank order
 
 
 def rebuilt_exactly(shop: Couch, k: int = 100, **options):
@@ -76,12 +80,6 @@ def rebuilt_exactly(shop: Couch, k: int = 100, **options):
 
 def follower(shop: Couch, k: int = 100) -> Follower:
     return Follower(NeighbourLists(shop, k), settle=3.0 if is_cluster(shop) else 0.0, wait_ms=0)
-
-
-@pytest.fixture
-def lists_cleanup(shop):
-    yield shop
-    lists_db(shop).delete_db()
 
 
 def test_lists_answer_as_the_exact_view_path(lists_cleanup):
