@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from loader import bestsellers
 from loader.couch import carry_deadline
 from loader.neighbours import LIST_SCORES, ListReader
 from loader.purchases import order_count, purchase_counts
@@ -122,8 +123,7 @@ def popular(views: ViewCache, *, kind: str = "purchases", days: int | None = Non
         totals = {row["key"]: row["value"] for row in rows}
     else:
         totals = window_totals(views, event, days)
-    ranked = sorted((item for item in totals if item not in exclude), key=lambda item: (-totals[item], item))
-    return [(item, totals[item]) for item in ranked[:limit]]
+    return [(item, totals[item]) for item in bestsellers.ranked(totals) if item not in exclude][:limit]
 
 
 def best_sellers(views: ViewCache, lists: ListReader | None, *, limit: int, exclude: set[str]
