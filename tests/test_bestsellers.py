@@ -3,7 +3,7 @@ without reading the whole popularity view."""
 
 import random
 
-from loader.bestsellers import BestSellers, read_best_sellers
+from loader.bestsellers import BEST_SELLERS_ID, BestSellers, read_best_sellers
 from loader.derived import is_cluster
 from loader.follow import Follower
 from loader.ingest import PendingLog
@@ -65,7 +65,7 @@ def test_best_sellers_that_cannot_tell_hand_the_top_up_to_the_views(lists_cleanu
     target = lists_db(shop)
     stored = read_best_sellers(target)
     cut = BestSellers.from_counts(stored.counts, p=1)
-    target.put_doc("best-sellers", {**BestSellers(cut.counts, False, stored.rev).as_doc()})
+    target.put_doc(BEST_SELLERS_ID, BestSellers(cut.counts, False, stored.rev).as_doc())
     views = ViewCache(shop)
     answer = recommend(views, ["A"], lists=ListReader(target), score="count", limit=8)
     assert views.misses >= 1  # one stored best seller can't fill the list: the views did
