@@ -8,10 +8,10 @@ database), alternated request by request, each side over a kept-alive
 connection, with the service's floor beside them (`GET /healthz`: one hop
 through gunicorn and Flask, no database); a short list's top-up with best
 sellers, from the document the worker keeps and from the views; the worker's
-cost per new order when catching up; and freshness: orders PUT through the service at a steady rate,
-each with one brand-new item, timed from the PUT's acknowledgement until that
-item's list (written in the same `_bulk_docs` as the order's other items)
-appears in the lists database's changes feed. Run it alone with
+cost per new order when catching up; and freshness: orders PUT through the
+service at a steady rate, each with one brand-new item, timed from the PUT's
+acknowledgement until that item's list (written in the same `_bulk_docs` as the
+order's other items) appears in the lists database's changes feed. Run it alone with
 `COUCHDB_URL=… bash scripts/bench --only neighbours`.
 """
 

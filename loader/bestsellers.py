@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from loader.couch import Couch, CouchError
+from loader.couch import Couch
 from loader.purchases import all_purchase_counts
 
 BEST_SELLERS_ID = "best-sellers"  # list ids all start with "n:", so this one can't be an item's
@@ -64,12 +64,7 @@ class BestSellers:
 
 def read_best_sellers(target: Couch) -> BestSellers | None:
     """The stored best sellers; None before the worker or a rebuild has written them (or with no lists database)."""
-    try:
-        doc = target.get_doc(BEST_SELLERS_ID)
-    except CouchError as exc:
-        if exc.status == 404:
-            return None
-        raise
+    doc = target.get_doc(BEST_SELLERS_ID)  # None for a missing document and a missing database alike
     return BestSellers.from_doc(doc) if doc else None
 
 
