@@ -1,67 +1,531 @@
-"""Growth: load time, `_design/recommend` build time, index size and item-recommendation latency at
-10k, 100k and 1M orders, until a step would take longer than the size's step budget."""
+"""Growth: how couchrec's costs grow with the shop, from 10,000 to 1,000,000 orders, on one CouchDB.
+
+One stream of the grocery profile's orders (seed 23, two years) is cut at each size; each size gets a
+database of its own holding the stream's first N orders, so a step can be measured again at any size
+later. Per size: `couchrec load` time, each design doc's index build (time, rate, rows), the index
+files before and after compaction, `couchrec neighbours rebuild` and `couchrec page-times rebuild`,
+item and cart latency from the neighbour lists (a fresh `couchrec serve`) and from the views, the
+worker's catch-up rate on new orders, and each process's peak memory.
+
+The run is resumable: everything lives in one directory (the CouchDB's files, the generated orders,
+`state.json` with every finished step's figures). Stopped anywhere (Ctrl-C, a crash, the machine's
+session ending), the same command continues: finished steps are kept, a load resumes where it
+stopped (`couchrec load` keeps its place), an index build continues from what CouchDB kept on disk.
+
+    .venv/bin/python -m bench.growth --dir /work/growth-run                 # runs (or resumes) 10k, 100k, 1M
+    .venv/bin/python -m bench.growth --dir /work/growth-run --report        # the table from what is done
+    .venv/bin/python -m bench.growth --dir /work/growth-run --redo latency  # measure a step again
+
+Browsing: of every ten buying sessions, one keeps its page views and product accesses (the page-time
+and `products` design docs then see ~1.7 browsing logs an order); cart events are left out (no view
+reads them). The bench suite's smoke size runs the same steps at 200 and 400 orders.
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
+import random
 import statistics
+import subprocess
+import sys
 import time
+import zlib
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
 
-from bench.common import Size, build_seconds, fresh_db, write_all
-from bench.freshness import orders
-from loader.recommend import popular, recommend
+import requests
+
+from bench.common import Size, machine, percentile
+from loader.couch import Couch
+from loader.designdocs import compile_for
+from loader.follow import Follower
+from loader.generate import generate
+from loader.indexing import wait_until_built
+from loader.neighbours import NeighbourLists, lists_db, order_items
+from loader.recommend import recommend
 from loader.viewcache import ViewCache
 
-
-def index_bytes(couch) -> int | None:
-    """The view index's file size, where the server reports it (CouchDB does; PouchDB Server does not)."""
-    index = couch.db_request("GET", "_design/recommend/_info", ok=(200, 404)).json().get("view_index")
-    if not isinstance(index, dict):  # PouchDB Server answers with a string here
-        return None
-    return index.get("sizes", {}).get("file") or index.get("disk_size")
-
-
-def recommendation_ms(couch, items: list[str]) -> float:
-    timings = []
-    for item in items:
-        views = ViewCache(couch, update="true", max_age=0)  # nothing cached: every question goes to the views
-        started = time.perf_counter()
-        recommend(views, [item])
-        timings.append((time.perf_counter() - started) * 1000)
-    return round(statistics.median(timings), 1)
+DATABASE = "couchdb"
+STREAM_SEED = 23
+STREAM_DAYS = 730
+BROWSING_KEPT = 10          # one buying session in ten keeps its browsing
+BUILD_ORDER = ("recommend", "products", "pages", "pages_sketch")
+COUCHJS_HEAP = 536_870_912  # couchjs -S: 64 MiB runs out of memory on these maps at 100k orders
+SIZES = {"smoke": (200, 400), "full": (10_000, 100_000, 1_000_000)}
+EXTRA = {"smoke": 60, "full": 2_500}          # orders past N: the worker's new orders, then the carts asked
+CATCH_UP = {"smoke": 40, "full": 2_000}
+QUESTIONS = {"smoke": (10, 10), "full": (200, 200)}  # distinct items, distinct carts
+COUCHDB_LOCAL = Path(__file__).resolve().parent.parent.parent / "shared" / "couchdb" / "couchdb-local"
+REPO = Path(__file__).resolve().parent.parent
+COUCHREC = [str(Path(sys.executable).parent / "couchrec")]
 
 
-def run(url: str, size: Size) -> dict:
-    rows, stopped = [], None
-    previous = None
-    for count in size.growth_orders:
-        if previous and (previous["load_s"] + previous["build_s"]) * count / previous["orders"] > size.step_budget:
-            projected = (previous["load_s"] + previous["build_s"]) * count / previous["orders"]
-            stopped = (f"stopped before {count:,} orders: at the measured rate it would take ~{projected:,.0f} s, "
-                       f"over the {size.step_budget:,.0f} s budget of a step")
-            break
-        with fresh_db(url) as couch:
-            started = time.perf_counter()
-            write_all(couch, orders(seed=23, count=count))
-            load = time.perf_counter() - started
-            build = build_seconds(couch, "recommend")
-            items = [item for item, _ in popular(ViewCache(couch, update="true", max_age=0), limit=20)]
-            index = index_bytes(couch)
-            row = {"orders": count, "load_s": round(load, 1), "build_s": round(build, 1),
-                   "pair_rows": couch.query_view("recommend", "co_purchase", limit=0, reduce=False)["total_rows"],
-                   "index_mib": round(index / 2**20, 1) if index else None,
-                   "recommend_p50_ms": recommendation_ms(couch, items)}
-        rows.append(row)
-        previous = row
-    return {"rows": rows, "stopped": stopped}
+def say(line: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {line}", file=sys.stderr, flush=True)
+
+
+# -- the orders ----------------------------------------------------------------------------------
+
+
+def stream_docs(total_orders: int) -> Iterator[tuple[int, dict]]:
+    """(order number, document) for the stream's logs kept, order numbers counting from 0."""
+    orders = 0
+    for doc in generate(seed=STREAM_SEED, orders=total_orders, days=STREAM_DAYS, profile="grocery"):
+        kind = doc["log_type"]
+        if kind in ("checkout", "purchase"):
+            yield orders, doc
+            orders += 1
+        elif kind in ("page_view", "access") and zlib.crc32(doc["session_id"].encode()) % BROWSING_KEPT == 0:
+            yield orders, doc
+
+
+def part_path(directory: Path, start: int, end: int) -> Path:
+    return directory / "orders" / f"orders-{start:07d}-{end:07d}.ndjson"
+
+
+def boundaries(sizes: tuple[int, ...], extra: int) -> list[int]:
+    return sorted({0, *sizes, *(size + extra for size in sizes)})
+
+
+def write_parts(directory: Path, sizes: tuple[int, ...], extra: int) -> None:
+    """Generate the stream once into one NDJSON file per range between boundaries (skipped when done)."""
+    edges = boundaries(sizes, extra)
+    if all(part_path(directory, a, b).exists() for a, b in zip(edges, edges[1:])):
+        return
+    (directory / "orders").mkdir(parents=True, exist_ok=True)
+    say(f"generating {edges[-1]:,} orders of the grocery profile into {directory / 'orders'}")
+    ranges = list(zip(edges, edges[1:]))
+    index, handle, tmp = 0, None, None
+    for number, doc in stream_docs(edges[-1]):
+        while number >= ranges[index][1]:
+            handle.close()
+            tmp.rename(part_path(directory, *ranges[index]))
+            index, handle = index + 1, None
+            if index == len(ranges):
+                return
+        if handle is None:
+            tmp = part_path(directory, *ranges[index]).with_suffix(".partial")
+            handle = tmp.open("w")
+        handle.write(json.dumps(doc, separators=(",", ":")) + "\n")
+    handle.close()
+    tmp.rename(part_path(directory, *ranges[index]))
+
+
+def parts_up_to(directory: Path, edges: list[int], end: int, start: int = 0) -> list[Path]:
+    return [part_path(directory, a, b) for a, b in zip(edges, edges[1:]) if a >= start and b <= end]
+
+
+def read_orders(paths: list[Path], count: int) -> list[dict]:
+    """The first `count` order documents in these files."""
+    found = []
+    for path in paths:
+        with path.open() as handle:
+            for line in handle:
+                doc = json.loads(line)
+                if doc["log_type"] in ("checkout", "purchase"):
+                    found.append(doc)
+                    if len(found) == count:
+                        return found
+    return found
+
+
+# -- the run's state -----------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    directory: Path
+    size: str
+
+    @property
+    def state_path(self) -> Path:
+        return self.directory / "state.json"
+
+    def load(self) -> dict:
+        return json.loads(self.state_path.read_text()) if self.state_path.exists() else {"sizes": {}}
+
+    def save(self, state: dict) -> None:
+        tmp = self.state_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2) + "\n")
+        tmp.replace(self.state_path)
+
+
+@contextmanager
+def step(run: Run, orders: int, name: str, redo: set[str]) -> Iterator[dict | None]:
+    """Yield a dict to fill with the step's figures, or None when the step is done already. The step's
+    seconds add up over interrupted attempts (kept in `state.json` while it runs)."""
+    state = run.load()
+    steps = state["sizes"].setdefault(str(orders), {})
+    if name in steps and steps[name].get("done") and name.split(":")[0] not in redo:
+        yield None
+        return
+    spent = steps.get(name, {}).get("spent_s", 0.0) if not steps.get(name, {}).get("done") else 0.0
+    figures: dict = {}
+    started = time.monotonic()
+    say(f"{orders:,} orders: {name}" + (f" (resumed after {spent:,.0f} s)" if spent else ""))
+    try:
+        yield figures
+    except BaseException:
+        state = run.load()
+        state["sizes"].setdefault(str(orders), {})[name] = {"spent_s": round(spent + time.monotonic() - started, 1)}
+        run.save(state)
+        raise
+    state = run.load()
+    state["sizes"].setdefault(str(orders), {})[name] = {
+        "done": True, "seconds": round(spent + time.monotonic() - started, 1), **figures,
+        "resumed": spent > 0, "at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "load_average": round(os.getloadavg()[0], 2)}
+    run.save(state)
+
+
+# -- processes -----------------------------------------------------------------------------------
+
+
+def instance_pids(instance: Path) -> dict[str, list[int]]:
+    """The beam.smp and couchjs processes of one couchdb-local instance (tagged in their environment)."""
+    tag = f"COUCHDB_LOCAL_DIR={instance}".encode()
+    found: dict[str, list[int]] = {"beam.smp": [], "couchjs": []}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            name = (proc / "comm").read_text().strip()
+            if name in found and tag in (proc / "environ").read_bytes():
+                found[name].append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+def status_kib(pid: int, field: str) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class MemoryWatch:
+    """Peak resident memory of the CouchDB processes, sampled while a step runs."""
+
+    def __init__(self, instance: Path | None):
+        self.instance = instance
+        self.peaks: dict[str, int] = {}
+
+    def sample(self) -> None:
+        if self.instance is None:
+            return
+        for name, pids in instance_pids(self.instance).items():
+            rss = sum(status_kib(pid, "VmRSS") for pid in pids) if name == "couchjs" else \
+                max((status_kib(pid, "VmRSS") for pid in pids), default=0)
+            self.peaks[name] = max(self.peaks.get(name, 0), rss)
+
+    def mib(self) -> dict[str, float]:
+        return {f"{name}_peak_mib": round(kib / 1024, 1) for name, kib in self.peaks.items()}
+
+
+def couchrec(url: str, db: str, *args: str, log: Path, watch: MemoryWatch) -> dict:
+    """Run a `couchrec` command against `db`; its seconds and peak memory (the child's max RSS)."""
+    env = {**os.environ, "COUCHDB_URL": url, "COUCHREC_DB": db}
+    started = time.monotonic()
+    with log.open("a") as out:
+        out.write(f"\n$ couchrec {' '.join(args)}   # {time.strftime('%H:%M:%S')}\n")
+        out.flush()
+        process = subprocess.Popen([*COUCHREC, *args], env=env, stdout=out, stderr=out, cwd=REPO)
+        while True:  # wait4 gives this child's own peak memory, not the largest of every child so far
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                break
+            watch.sample()
+            time.sleep(2)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"couchrec {' '.join(args)} exited with {os.waitstatus_to_exitcode(status)}: see {log}")
+    return {"seconds": round(time.monotonic() - started, 1), "couchrec_max_rss_mib": round(usage.ru_maxrss / 1024, 1)}
+
+
+# -- the steps -----------------------------------------------------------------------------------
+
+
+def load_step(run: Run, url: str, db: str, files: list[Path], figures: dict, watch: MemoryWatch) -> None:
+    result = couchrec(url, db, "load", *map(str, files), "--no-warm", "--quiet", "--rejects",
+                      str(run.directory / "rejects.ndjson"), log=run.directory / "commands.log", watch=watch)
+    couch = Couch(url, db, timeout=600)
+    docs = couch.db_info()["doc_count"]
+    figures.update(result, docs=docs, docs_per_second=round(docs / result["seconds"], 1))
+
+
+def build_step(couch: Couch, ddoc_name: str, orders: int, figures: dict, watch: MemoryWatch) -> None:
+    """Install one design doc and wait for its index, sampling memory and the rate as it goes."""
+    ddoc = compile_for(couch)[f"_design/{ddoc_name}"]
+    stored = couch.get_doc(f"_design/{ddoc_name}")
+    if stored is None or {k: v for k, v in stored.items() if k != "_rev"} != ddoc:
+        couch.put_doc(f"_design/{ddoc_name}", {**ddoc, **({"_rev": stored["_rev"]} if stored else {})})
+    started = time.monotonic()
+
+    def progress(line: str) -> None:
+        watch.sample()
+        say(line)
+
+    wait_until_built(couch, ddoc_name, ddoc["views"], say=progress, timeout=12 * 3600, poll=30.0)
+    watch.sample()
+    info = couch.db_request("GET", f"_design/{ddoc_name}/_info").json()["view_index"]
+    rows = {view: couch.query_view(ddoc_name, view, limit=0, reduce=False)["total_rows"] for view in ddoc["views"]}
+    figures.update(rows=rows, file_mib=mib(info["sizes"]["file"]), live_mib=mib(info["sizes"]["active"]),
+                   this_attempt_s=round(time.monotonic() - started, 1))
+
+
+def mib(value: int) -> float:
+    return round(value / 2**20, 2)
+
+
+def compact_step(couch: Couch, figures: dict) -> None:
+    """Compact every view index and the database; sizes after."""
+    for ddoc_name in BUILD_ORDER:
+        couch.db_request("POST", f"_compact/{ddoc_name}", json={})
+    couch.db_request("POST", "_compact", json={})
+    time.sleep(2)
+    while any(task.get("type") in ("view_compaction", "database_compaction") and couch.db in task.get("database", "")
+              for task in couch.active_tasks()):
+        time.sleep(5)
+    figures.update(sizes(couch))
+
+
+def sizes(couch: Couch) -> dict:
+    out = {"database": {"file_mib": mib(couch.db_info()["sizes"]["file"]),
+                        "live_mib": mib(couch.db_info()["sizes"]["active"])}}
+    for ddoc_name in BUILD_ORDER:
+        info = couch.db_request("GET", f"_design/{ddoc_name}/_info").json()["view_index"]["sizes"]
+        out[ddoc_name] = {"file_mib": mib(info["file"]), "live_mib": mib(info["active"])}
+    return out
+
+
+def latency_step(url: str, couch: Couch, carts: list[list[str]], items: int, figures: dict) -> None:
+    """Distinct items and carts: through a freshly started service (the lists), and from the views."""
+    from tests.servers import LiveService  # the bench's one use of the tests' live-service helper
+
+    rows = couch.query_view("recommend", "item_purchases", group=True)["rows"]
+    rng = random.Random(7)
+    weighted = rng.choices([row["key"] for row in rows], [row["value"] for row in rows], k=items * 5)
+    asked_items = list(dict.fromkeys(weighted))[:items]
+    service = LiveService(url, couch.db, workers=2, threads=4)
+    session = requests.Session()
+    lists = {"item": [], "cart": []}
+    try:
+        for item in asked_items:
+            lists["item"].append(timed(lambda: session.get(f"{service.url}/recommendations/items/{item}", timeout=120)))
+        for cart in carts:
+            lists["cart"].append(timed(lambda: session.post(f"{service.url}/recommendations/cart",
+                                                              json={"items": cart}, timeout=120)))
+    finally:
+        service.stop()
+    views = {"item": [timed(lambda: recommend(ViewCache(couch, update="false", max_age=0), [item]))
+                      for item in asked_items[: max(5, items // 4)]],
+             "cart": [timed(lambda: recommend(ViewCache(couch, update="false", max_age=0), cart[:50]))
+                      for cart in carts[: max(5, len(carts) // 4)]]}
+    figures.update({f"{kind}_from_lists": stats_ms(values) for kind, values in lists.items()})
+    figures.update({f"{kind}_from_views": stats_ms(values) for kind, values in views.items()})
+
+
+def timed(call: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    answer = call()
+    if isinstance(answer, requests.Response):
+        answer.raise_for_status()
+    return time.perf_counter() - started
+
+
+def stats_ms(seconds: list[float]) -> dict:
+    ms = [value * 1000 for value in seconds]
+    return {"n": len(ms), "p50_ms": round(statistics.median(ms), 2), "p95_ms": round(percentile(ms, 0.95), 2)}
+
+
+def worker_step(couch: Couch, new_orders: list[dict], attempt: int, figures: dict) -> None:
+    """Write new orders (ids of this attempt's own), then time one worker catching up on them."""
+    from bench.common import write_all
+
+    follower = Follower(NeighbourLists(couch), wait_ms=200)  # the last, empty poll returns at once
+    follower.catch_up()  # nothing pending before the new orders
+    written = write_all(couch, [{**doc, "_id": f"{doc['_id']}-w{attempt}", "order_id": f"{doc['order_id']}-w{attempt}"}
+                                if "order_id" in doc else {**doc, "_id": f"{doc['_id']}-w{attempt}"}
+                                for doc in new_orders])
+    started = time.monotonic()
+    follower.catch_up()
+    seconds = time.monotonic() - started
+    figures.update(orders=written, catch_up_s=round(seconds, 1), orders_per_second=round(written / seconds, 1),
+                   where_s={key: round(value, 1) for key, value in follower.seconds.items()})
+
+
+# -- one size ------------------------------------------------------------------------------------
+
+
+def grow(run: Run, url: str, orders: int, sizes_: tuple[int, ...], redo: set[str], instance: Path | None) -> None:
+    extra = EXTRA[run.size]
+    edges = boundaries(sizes_, extra)
+    db = f"growth_{orders}"
+    couch = Couch(url, db, timeout=600)
+    couch.ensure_db()
+    watch = MemoryWatch(instance)
+    with step(run, orders, "load", redo) as figures:
+        if figures is not None:
+            load_step(run, url, db, parts_up_to(run.directory, edges, orders), figures, watch)
+            figures.update(watch.mib())
+    for ddoc_name in BUILD_ORDER:
+        watch = MemoryWatch(instance)
+        with step(run, orders, f"build:{ddoc_name}", redo) as figures:
+            if figures is not None:
+                build_step(couch, ddoc_name, orders, figures, watch)
+                figures.update(watch.mib())
+    with step(run, orders, "compact", redo) as figures:
+        if figures is not None:
+            figures["before"] = sizes(couch)
+            compact_step(couch, figures)
+    for name, command in (("lists_rebuild", ("neighbours", "rebuild", "--quiet")),
+                          ("summaries_rebuild", ("page-times", "rebuild", "--quiet"))):
+        watch = MemoryWatch(instance)
+        with step(run, orders, name, redo) as figures:
+            if figures is not None:
+                figures.update(couchrec(url, db, *command, log=run.directory / "commands.log", watch=watch))
+                figures.update(watch.mib())
+    beyond = read_orders(parts_up_to(run.directory, edges, orders + extra, start=orders), extra)
+    new, carts = beyond[: CATCH_UP[run.size]], beyond[CATCH_UP[run.size]:]
+    with step(run, orders, "latency", redo) as figures:
+        if figures is not None:
+            baskets = [items for items in (order_items(doc) for doc in carts) if len(items) > 1]
+            latency_step(url, couch, baskets[: QUESTIONS[run.size][1]], QUESTIONS[run.size][0], figures)
+    with step(run, orders, "worker", redo) as figures:
+        if figures is not None:
+            attempts = run.load().get("worker_attempts", 0) + 1
+            state = run.load()
+            state["worker_attempts"] = attempts
+            run.save(state)
+            worker_step(couch, new, attempts, figures)
+
+
+# -- CouchDB -------------------------------------------------------------------------------------
+
+
+def couchdb_env() -> dict:
+    home = Path(os.environ.get("COUCHDB_LOCAL_HOME", Path.home() / ".cache" / "couchdb-3.5.0"))
+    return {**os.environ, "COUCHDB_QUERY_SERVER_JAVASCRIPT":
+            f"{home}/bin/couchjs -S {COUCHJS_HEAP} {home}/share/server/main.js"}
+
+
+def start_couchdb(instance: Path) -> str:
+    """The run's CouchDB: started on first use, restarted with its data after an interruption."""
+    def local(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(COUCHDB_LOCAL), *args], capture_output=True, text=True, env=couchdb_env(),
+                              timeout=600)
+
+    up = local("url", str(instance))
+    if up.returncode == 0:
+        return up.stdout.strip()
+    done = local("restart" if (instance / "couchdb-local.env").exists() else "start", str(instance))
+    if done.returncode != 0:
+        sys.exit(f"couchdb-local could not start {instance}:\n{done.stderr}")
+    return done.stdout.strip()
+
+
+# -- the table -----------------------------------------------------------------------------------
 
 
 def markdown(result: dict) -> list[str]:
-    lines = ["| orders | load s | `recommend` build s | co_purchase rows | index MiB | item recommendation p50 ms |",
-             "|---|---|---|---|---|---|"]
-    for row in result["rows"]:
-        index = row["index_mib"] if row["index_mib"] is not None else "not reported"
-        lines.append(f"| {row['orders']:,} | {row['load_s']} | {row['build_s']} | {row['pair_rows']:,} | {index} | "
-                     f"{row['recommend_p50_ms']} |")
-    if result["stopped"]:
-        lines += ["", result["stopped"] + "."]
+    head = ("| orders | load s (docs/s) | `recommend` build s (orders/s) | other builds s | index live MiB "
+            "(per order) | after compaction MiB | lists rebuild s | summaries rebuild s | item p50/p95 ms, "
+            "lists | cart p50/p95 ms, lists | item / cart p50 ms, views | worker orders/s | peak MiB: "
+            "beam / couchjs / couchrec |")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for orders, steps in sorted(result["sizes"].items(), key=lambda pair: int(pair[0])):
+        n = int(orders)
+
+        def got(name: str, *path: str, fmt: str = "{}") -> str:
+            value = steps.get(name)
+            if not value or not value.get("done"):
+                return "…"
+            for key in path:
+                value = value.get(key) if isinstance(value, dict) else None
+            return fmt.format(value) if value is not None else "—"
+
+        build = steps.get("build:recommend", {})
+        rate = f" ({n / build['seconds']:,.0f})" if build.get("done") else ""
+        others = " / ".join(got(f"build:{name}", "seconds") for name in BUILD_ORDER[1:])
+        live = steps.get("compact", {}).get("before", {})
+        live_total = sum(part["live_mib"] for name, part in live.items() if name != "database") if live else None
+        after = steps.get("compact", {})
+        after_total = sum(part["live_mib"] for name, part in after.items()
+                          if name in BUILD_ORDER) if after.get("done") else None
+        peaks = [max((s.get(key, 0) for s in steps.values() if isinstance(s, dict)), default=0)
+                 for key in ("beam.smp_peak_mib", "couchjs_peak_mib", "couchrec_max_rss_mib")]
+        lines.append(
+            f"| {n:,} | {got('load', 'seconds')} ({got('load', 'docs_per_second', fmt='{:,.0f}')}) | "
+            f"{got('build:recommend', 'seconds')}{rate} | {others} | "
+            + (f"{live_total:,.1f} ({live_total * 2**20 / n / 1024:.1f} KB) | " if live_total else "… | ")
+            + (f"{after_total:,.1f} | " if after_total else "… | ")
+            + f"{got('lists_rebuild', 'seconds')} | {got('summaries_rebuild', 'seconds')} | "
+            f"{got('latency', 'item_from_lists', 'p50_ms')} / {got('latency', 'item_from_lists', 'p95_ms')} | "
+            f"{got('latency', 'cart_from_lists', 'p50_ms')} / {got('latency', 'cart_from_lists', 'p95_ms')} | "
+            f"{got('latency', 'item_from_views', 'p50_ms')} / {got('latency', 'cart_from_views', 'p50_ms')} | "
+            f"{got('worker', 'orders_per_second')} | {' / '.join(f'{p:,.0f}' for p in peaks)} |")
     return lines
+
+
+# -- entry points --------------------------------------------------------------------------------
+
+
+def run(url: str, size: Size) -> dict:
+    """The bench suite's section: the same steps at the size's orders, on `url`, in a temporary folder."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="couchrec-growth-") as tmp:
+        state = execute(Run(Path(tmp), size.name), url, SIZES[size.name], set(), instance=None)
+        for orders in SIZES[size.name]:
+            Couch(url, f"growth_{orders}").delete_db()
+            for suffix in ("-neighbours", "-pagetimes"):
+                Couch(url, f"growth_{orders}{suffix}").delete_db()
+    return state
+
+
+def execute(run_: Run, url: str, sizes_: tuple[int, ...], redo: set[str], instance: Path | None) -> dict:
+    write_parts(run_.directory, sizes_, EXTRA[run_.size])
+    state = run_.load()
+    if "machine" not in state:
+        state["machine"] = machine(Couch(url, "_"))
+        run_.save(state)
+    for orders in sizes_:
+        grow(run_, url, orders, sizes_, redo, instance)
+    return run_.load()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dir", type=Path, required=True, help="The run's folder: CouchDB, orders, state.json.")
+    parser.add_argument("--size", choices=sorted(SIZES), default="full", help="full: 10k, 100k, 1M orders.")
+    parser.add_argument("--redo", action="append", default=[],
+                        help="Measure a step again at every size (load, build, compact, lists_rebuild, "
+                             "summaries_rebuild, latency, worker); repeatable.")
+    parser.add_argument("--report", action="store_true", help="Print the table from the steps done; run nothing.")
+    args = parser.parse_args()
+    run_ = Run(args.dir.resolve(), args.size)
+    if not args.report:
+        args.dir.mkdir(parents=True, exist_ok=True)
+        if not COUCHDB_LOCAL.exists():
+            sys.exit(f"{COUCHDB_LOCAL} is not here: the growth run needs the project's shared/ folder beside it")
+        instance = run_.directory / "couchdb"
+        url = start_couchdb(instance)
+        say(f"CouchDB at {instance} (couchjs -S {COUCHJS_HEAP})")
+        execute(run_, url, SIZES[args.size], set(args.redo), instance)
+    result = run_.load()
+    out = REPO / "bench" / "results" / DATABASE / "growth.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print("\n".join(markdown(result)))
+    print(f"written: {out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -5,6 +5,13 @@ with the schema, given a stable id (their own `_id`, else a hash of their
 content, so a second load of the same file writes nothing), and written in
 batches. Every record ends in exactly one count; every rejected one is written
 to the rejects file with its position and reason.
+
+A load that stops part way (Ctrl-C, a crash, the database going away) resumes:
+every few seconds it stores how many of a file's records are settled (written,
+or counted present, rejected...) in a `_local` document of the target database,
+keyed by the file's path, size and modification time, and the next load of that
+file skips them. A load that finishes a file removes its place, so loading a
+file again re-reads it all (and finds every record present).
 """
 
 from __future__ import annotations
@@ -49,6 +56,7 @@ class LoadSummary:
     rejected: int = 0
     conflict: int = 0
     failed: int = 0
+    resumed: int = 0  # records settled by an earlier, interrupted load of the same file, skipped this time
     seconds: float = 0.0
 
     def add(self, status: str) -> None:
@@ -56,7 +64,7 @@ class LoadSummary:
 
     @property
     def docs_per_second(self) -> float:
-        return self.read / self.seconds if self.seconds else 0.0
+        return (self.read - self.resumed) / self.seconds if self.seconds else 0.0
 
     @property
     def clean(self) -> bool:
@@ -183,6 +191,36 @@ class RejectsFile:
             self.handle.close()
 
 
+PLACE_SAVE_SECONDS = 5.0
+
+
+class LoadPlace:
+    """How many of one file's records a load has settled, kept in the target database (`_local`, so
+    it is never replicated and no view sees it)."""
+
+    def __init__(self, couch: Couch, path: str):
+        stat = Path(path).stat()
+        key = hashlib.sha256(f"{Path(path).resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:32]
+        self.couch, self.doc_id = couch, f"_local/couchrec-load-{key}"
+        self.doc = couch.get_doc(self.doc_id) or {"_id": self.doc_id, "file": str(Path(path).resolve())}
+        self.saved_at = time.monotonic()
+
+    @property
+    def settled(self) -> int:
+        return self.doc.get("records", 0)
+
+    def advance(self, records: int) -> None:
+        """Store `records` settled, at most every PLACE_SAVE_SECONDS."""
+        if time.monotonic() - self.saved_at >= PLACE_SAVE_SECONDS:
+            self.doc["_rev"] = self.couch.put_doc(self.doc_id, {**self.doc, "records": records})
+            self.doc["records"] = records
+            self.saved_at = time.monotonic()
+
+    def finish(self) -> None:
+        if "_rev" in self.doc:
+            self.couch.delete_doc(self.doc_id, self.doc["_rev"])
+
+
 def load_stream(
     couch: Couch,
     stream: IO[bytes],
@@ -193,22 +231,33 @@ def load_stream(
     summary: LoadSummary,
     rejects: RejectsFile,
     advance: Callable[[], None] = lambda: None,
+    skip: int = 0,
+    settled: Callable[[int], None] = lambda records: None,
 ) -> None:
-    """Load one stream's records into CouchDB, adding to `summary`.
+    """Load one stream's records into CouchDB, adding to `summary`; the first `skip` records (settled by
+    an earlier load) are read past. `settled(n)` is told each time the stream's first n records are
+    settled.
 
     Batches are pipelined: while one is being written, the next is read and
     validated (one write in flight, so memory stays at two batches).
     """
     now = datetime.now(timezone.utc)
-    in_flight: tuple[list[tuple[Record, PendingLog]], Future] | None = None
+    in_flight: tuple[int, list[tuple[Record, PendingLog]], Future] | None = None
+    records = iter(read_records(stream, fmt))
+    summary.resumed += sum(1 for _ in islice(records, skip))
+    summary.read += skip
+    done = skip
 
-    def settle(writable: list[tuple[Record, PendingLog]], written: Future) -> None:
+    def settle(batch_records: int, writable: list[tuple[Record, PendingLog]], written: Future) -> None:
+        nonlocal done
         for (record, _), outcome in zip(writable, written.result()):
             count_outcome(summary, rejects, source, record, outcome)
+        done += batch_records
+        settled(done)
         advance()
 
     with ThreadPoolExecutor(max_workers=1) as writer:
-        for batch in chunks(read_records(stream, fmt), batch_size):
+        for batch in chunks(records, batch_size):
             writable: list[tuple[Record, PendingLog]] = []
             for record in batch:
                 summary.read += 1
@@ -223,7 +272,7 @@ def load_stream(
                     rejects.write(source, record.position, str(exc), record.data)
             if in_flight is not None:
                 settle(*in_flight)
-            in_flight = (writable, writer.submit(write_logs, couch, [pending for _, pending in writable]))
+            in_flight = (len(batch), writable, writer.submit(write_logs, couch, [pending for _, pending in writable]))
         if in_flight is not None:
             settle(*in_flight)
 
@@ -260,8 +309,13 @@ def load_files(
                             bar.update(stream.tell() - bar.n)
                         bar.set_postfix(docs=summary.read, refresh=False)
 
+                    place = LoadPlace(couch, path) if path != "-" else None
                     load_stream(couch, stream, source=path, fmt=file_format, batch_size=batch_size,
-                                summary=summary, rejects=rejects, advance=advance)
+                                summary=summary, rejects=rejects, advance=advance,
+                                skip=place.settled if place else 0,
+                                settled=place.advance if place else lambda records: None)
+                    if place:
+                        place.finish()
     finally:
         rejects.close()
         summary.seconds = time.monotonic() - started

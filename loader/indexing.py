@@ -70,7 +70,20 @@ def describe_progress(couch: Couch, ddoc_name: str) -> str:
     done = sum(task.get("changes_done", 0) for task in tasks)
     total = sum(task.get("total_changes", 0) for task in tasks)
     share = f" ({100 * done / total:.0f} %)" if total else ""
-    return f"{done:,} of {total:,} changes indexed{share} by {len(tasks)} indexer task(s)"
+    return f"{done:,} of {total:,} changes indexed{share} by {len(tasks)} indexer task(s){pace(tasks, done, total)}"
+
+
+def pace(tasks: list[dict], done: int, total: int) -> str:
+    """The tasks' rate since they started and the time left at that rate (CouchDB reports `started_on`
+    and `updated_on` in seconds; a build that resumed after a restart counts from its restart)."""
+    started = min((task["started_on"] for task in tasks if "started_on" in task), default=None)
+    updated = max((task["updated_on"] for task in tasks if "updated_on" in task), default=None)
+    if started is None or updated is None or updated <= started or not done:
+        return ""
+    rate = done / (updated - started)
+    left = (total - done) / rate
+    return f", {rate:,.0f} changes/s, about {left / 60:,.0f} min left" if left >= 60 else \
+        f", {rate:,.0f} changes/s, about {left:,.0f} s left"
 
 
 def warm_views(couch: Couch, ddocs: dict[str, dict], *, say: Callable[[str], None], timeout: float) -> list[str]:

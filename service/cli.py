@@ -221,11 +221,14 @@ def load(files: tuple[str, ...], batch_size: int, fmt: str | None, rejects_path:
     except (CouchUnavailable, CouchError) as exc:
         raise click.ClickException(
             f"{database_trouble(exc, couch).message} Records written so far stay written: "
-            "rerun the same command to resume (what is already present is skipped)."
+            "rerun the same command: it resumes where this load stopped."
         ) from None
     except OSError as exc:
         raise click.ClickException(f"cannot read input: {exc}") from None
     click.echo(f"read {summary.read} records in {summary.seconds:.1f} s ({summary.docs_per_second:,.0f} docs/s)")
+    if summary.resumed:
+        click.echo(f"resumed: the first {summary.resumed} were settled by an earlier, interrupted load (its "
+                   "summary counted them), so they were skipped")
     for label, count in (("written", summary.created), ("already present", summary.present),
                          ("rejected", summary.rejected), ("conflicting id", summary.conflict),
                          ("failed", summary.failed)):

@@ -89,7 +89,7 @@ def test_the_loader_resumes_after_the_database_is_killed_mid_load(crashable, tmp
     finally:
         loader.kill()
     assert loader.returncode == 1, "the loader must not claim success"
-    assert "rerun the same command to resume" in stderr
+    assert "rerun the same command: it resumes where this load stopped" in stderr
     assert written < DOCS
 
     crashable.restart()

@@ -1,14 +1,19 @@
 """`couchrec load` and the bulk loader: formats, rejects, idempotent reloads, exit codes."""
 
 import json
+import threading
 
+import pytest
 from click.testing import CliRunner
 
-from loader.bulk import load_files
+from loader import bulk
+from loader.bulk import LoadPlace, load_files
+from loader.couch import Couch, CouchUnavailable
 from loader.ingest import PendingLog, write_logs
 from loader.generate import generate
 from service.cli import main
 from tests.eventually import eventually
+from tests.faults import FaultyProxy
 
 GOOD = {"log_type": "access", "item_id": "i1", "timestamp": "2026-10-01T00:00:00Z"}
 
@@ -59,6 +64,40 @@ def test_the_same_file_twice_writes_nothing_new(couch, tmp_path):
     assert (first.created, first.present) == (lines, 0)
     assert (second.created, second.present) == (0, lines)
     eventually(lambda: doc_count_is(couch, lines))
+
+
+def test_a_load_cut_off_part_way_resumes_where_it_stopped(couch, tmp_path, monkeypatch):
+    source = write_ndjson(tmp_path / "shop.ndjson", generate(seed=6, orders=60))
+    lines = len(source.read_text().splitlines())
+    monkeypatch.setattr(bulk, "PLACE_SAVE_SECONDS", 0.0)  # store the place after every batch
+    place_id = LoadPlace(couch, str(source)).doc_id
+    proxy = FaultyProxy(couch.url)
+    try:
+        def some_settled() -> None:
+            assert (couch.get_doc(place_id) or {}).get("records", 0) >= 100
+
+        def cut_when_part_is_in() -> None:  # the database goes away once some batches are settled
+            eventually(some_settled, timeout=60, interval=0.01)
+            proxy.set_mode("down")
+
+        cutter = threading.Thread(target=cut_when_part_is_in)
+        cutter.start()
+        with pytest.raises(CouchUnavailable):
+            load_files(Couch(proxy.url, couch.db), [str(source)], rejects_path=tmp_path / "r", batch_size=20,
+                       progress=False)
+        cutter.join()
+    finally:
+        proxy.stop()
+    settled = couch.get_doc(place_id)["records"]
+    assert 100 <= settled < lines
+
+    resumed = load_files(couch, [str(source)], rejects_path=tmp_path / "r", batch_size=20, progress=False)
+    assert resumed.resumed == settled and resumed.read == lines
+    assert resumed.created + resumed.present == lines - settled and resumed.clean
+    assert couch.get_doc(place_id) is None  # a finished file leaves no place behind
+    eventually(lambda: doc_count_is(couch, lines))
+    again = load_files(couch, [str(source)], rejects_path=tmp_path / "r", batch_size=20, progress=False)
+    assert (again.resumed, again.present) == (0, lines)
 
 
 def test_records_without_ids_get_stable_ids_from_their_content(couch, tmp_path):
