@@ -14,6 +14,7 @@ import time
 from typing import Callable
 
 from loader.couch import Couch, CouchError, CouchUnavailable
+from loader.serverconfig import couchjs_failure
 
 PROBE_KEY = "\ufff0 no such key"  # sorts after every key we emit, so the answer is empty
 POLL_SECONDS = 15.0
@@ -21,6 +22,10 @@ POLL_SECONDS = 15.0
 
 class BuildTimeout(TimeoutError):
     """An index was still building when the caller's time ran out."""
+
+
+class BuildFailed(RuntimeError):
+    """An index build failed in a way that waiting will not mend (couchjs out of memory)."""
 
 
 def still_building(exc: Exception) -> bool:
@@ -33,7 +38,7 @@ def still_building(exc: Exception) -> bool:
 def wait_until_built(couch: Couch, ddoc_name: str, views: dict[str, dict], *, say: Callable[[str], None],
                      timeout: float, poll: float = POLL_SECONDS) -> None:
     """Probe each view until it answers within `poll` seconds, reporting progress at most every `poll`
-    seconds; raise BuildTimeout after `timeout`."""
+    seconds; raise BuildTimeout after `timeout`, BuildFailed when couchjs dies (loader/serverconfig.py)."""
     started = time.monotonic()
     reported = None
     for view, functions in views.items():
@@ -43,6 +48,9 @@ def wait_until_built(couch: Couch, ddoc_name: str, views: dict[str, dict], *, sa
                 couch.query_view(ddoc_name, view, key=PROBE_KEY, reduce=reduce, timeout=poll)
                 break
             except (CouchError, CouchUnavailable) as exc:
+                failure = couchjs_failure(exc, ddoc_name)
+                if failure:
+                    raise BuildFailed(failure) from exc
                 if not still_building(exc):
                     raise
                 waited = time.monotonic() - started

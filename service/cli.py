@@ -15,7 +15,7 @@ import click
 from tqdm import tqdm
 
 from loader import (baskets, bulk, derived, designdocs, evaluate, follow, indexing, neighbours, pagesummaries,
-                    security, verify)
+                    security, serverconfig, verify)
 from loader import devdb as local_db
 from loader.couch import Couch, CouchError, CouchUnavailable, redact
 from loader.generate import PROFILES
@@ -130,6 +130,8 @@ def designdocs_install(build_timeout: float, member: str | None, member_password
         raise click.UsageError("--member-password needs --member (or COUCHREC_SERVICE_USER).")
     couch = connect(timeout=120)
     try:
+        if warning := serverconfig.view_queue_warning(couch):
+            click.echo(f"warning: {warning}", err=True)
         changes = designdocs.install_all(couch, designdocs.compile_for(couch), say=click.echo, build_timeout=build_timeout)
         if member:
             if member_password:
@@ -138,7 +140,7 @@ def designdocs_install(build_timeout: float, member: str | None, member_password
             click.echo(f"{couch.db}: {member} {'admitted as a member' if changed else 'is already a member'}")
     except (CouchUnavailable, CouchError) as exc:
         raise database_trouble(exc, couch) from None
-    except indexing.BuildTimeout as exc:
+    except (indexing.BuildTimeout, indexing.BuildFailed) as exc:
         raise click.ClickException(str(exc)) from None
     if all(change.status == "unchanged" for change in changes):
         click.echo(f"{couch.db}: every design doc is already current; nothing was written")
@@ -170,7 +172,7 @@ def designdocs_warm(timeout: float):
         warmed = indexing.warm_views(couch, designdocs.compile_for(couch), say=click.echo, timeout=timeout)
     except (CouchUnavailable, CouchError) as exc:
         raise database_trouble(exc, couch) from None
-    except indexing.BuildTimeout as exc:
+    except (indexing.BuildTimeout, indexing.BuildFailed) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"view indexes up to date in {time.monotonic() - started:.1f} s: {', '.join(warmed) or 'none installed'}")
 
@@ -340,6 +342,8 @@ def rebuild_command(name: str, batch: int, quiet: bool, unit: str) -> None:
             done = derived.rebuild(derivation, batch=batch, progress=progress, settle=derived.default_settle(couch))
     except (CouchUnavailable, CouchError) as exc:
         raise database_trouble(exc, couch) from None
+    except (indexing.BuildTimeout, indexing.BuildFailed) as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"{done.items} {derivation.name} written to {derivation.target.db} in {done.seconds:.1f} s")
 
 

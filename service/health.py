@@ -8,6 +8,7 @@ from loader.couch import CouchError, CouchUnavailable
 from loader.designdocs import diff_all
 from loader.derived import pending_changes
 from loader.neighbours import NeighbourLists
+from loader.serverconfig import view_queue_warning
 from service.db import get_couch, get_ddocs
 from service.openapi import READS, operation
 
@@ -22,6 +23,8 @@ def healthz():
 
 @bp.get("/readyz")
 @operation(summary="Readiness: the database answers and holds the design docs this code expects", tag="operations", access="public",
+           description="`warnings` names server settings that make index builds slow (read where the "
+                       "service's CouchDB user may read the server's configuration).",
            responses={200: "Readiness", 503: "Readiness"})
 def readyz():
     couch = get_couch()
@@ -34,7 +37,8 @@ def readyz():
         reason = "design documents differ from this code's; run `couchrec designdocs install`"
         return jsonify({"status": "unavailable", "database": "reachable", "stale_design_docs": stale,
                         "reason": reason}), 503
-    return jsonify({"status": "ok", "database": "reachable", "design_docs": "current"})
+    warnings = [warning for warning in (view_queue_warning(couch),) if warning]
+    return jsonify({"status": "ok", "database": "reachable", "design_docs": "current", "warnings": warnings})
 
 
 @bp.get("/status/neighbours")

@@ -154,6 +154,6 @@ def components() -> dict:
         "Readiness": obj({"status": {"type": "string", "enum": ["ok", "unavailable"]},
                           "database": {"type": "string", "enum": ["reachable", "unreachable"]},
                           "design_docs": TEXT, "stale_design_docs": {"type": "array", "items": TEXT},
-                          "reason": TEXT},
-                         optional=("design_docs", "stale_design_docs", "reason")),
+                          "reason": TEXT, "warnings": {"type": "array", "items": TEXT}},
+                         optional=("design_docs", "stale_design_docs", "reason", "warnings")),
     }

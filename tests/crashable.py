@@ -53,15 +53,16 @@ class LocalCouchDB:
 
     name = "couchdb"
 
-    def __init__(self, directory: Path | None = None, *, nodes: int = 1):
+    def __init__(self, directory: Path | None = None, *, nodes: int = 1, env: dict | None = None):
         self.directory = directory or Path(tempfile.mkdtemp(prefix="couchrec-couchdb-"))
+        self.env = {**os.environ, **(env or {})}  # the nodes inherit it (COUCHDB_QUERY_SERVER_JAVASCRIPT, ...)
         self.url = self.run("start", "--fresh", "--nodes", str(nodes))
         ports = self.env_value("HTTP_PORTS").split()
         self.node_urls = [self.url.rsplit(":", 1)[0] + f":{port}" for port in ports]
 
     def run(self, *args: str) -> str:
         done = subprocess.run([str(COUCHDB_LOCAL), args[0], str(self.directory), *args[1:]],
-                              capture_output=True, text=True, timeout=300)
+                              capture_output=True, text=True, timeout=300, env=self.env)
         if done.returncode != 0:
             raise RuntimeError(f"couchdb-local {' '.join(args)} failed:\n{done.stderr}")
         return done.stdout.strip()

@@ -8,6 +8,7 @@ references between services, volumes and files, the required secrets, what is pu
 
 from __future__ import annotations
 
+import configparser
 import json
 import re
 from pathlib import Path
@@ -142,6 +143,20 @@ def test_publishes_only_on_loopback(name):
     for service_name, service in load(name, secrets_for(name))["services"].items():
         for port in service.get("ports") or []:
             assert str(port).startswith("127.0.0.1:"), f"{service_name} publishes {port} beyond this machine"
+
+
+@pytest.mark.parametrize("name", [SINGLE, CLUSTER])
+def test_every_couchdb_node_builds_indexes_the_fast_way(name):
+    """The settings docs/decisions.md measured: the 10 MB view-updater queue and 512 MiB for couchjs."""
+    nodes = [service for service in load(name, secrets_for(name))["services"].values()
+             if service.get("image", "").startswith("couchdb:")]
+    assert nodes
+    for node in nodes:
+        assert "couchjs -S 536870912 " in node["environment"]["COUCHDB_QUERY_SERVER_JAVASCRIPT"]
+        ini = next(mount.split(":")[0] for mount in node["volumes"] if mount.endswith("/local.d/couchrec.ini:ro"))
+        config = configparser.ConfigParser(comment_prefixes=(";",))
+        config.read(REPO_DIR / ini)
+        assert config.getint("view_updater", "queue_memory_cap") >= 10_485_760
 
 
 def test_single_node_runs_the_worker_beside_the_service():

@@ -14,7 +14,7 @@ def test_ready_only_once_the_design_docs_are_installed(couchdb_url, couch):
         install_all(couch, compile_for(couch))
         ready = live.get("/readyz")
         assert ready.status_code == 200
-        assert ready.json() == {"status": "ok", "database": "reachable", "design_docs": "current"}
+        assert ready.json() == {"status": "ok", "database": "reachable", "design_docs": "current", "warnings": []}
     finally:
         live.stop()
 
