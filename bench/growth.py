@@ -1,25 +1,10 @@
-"""Growth: how couchrec's costs grow with the shop, from 10,000 to 1,000,000 orders, on one CouchDB.
-
-One stream of the grocery profile's orders (seed 23, two years) is cut at each size; each size gets a
-database of its own holding the stream's first N orders, so a step can be measured again at any size
-later. Per size: `couchrec load` time, each design doc's index build (time, rate, rows), the index
-files before and after compaction, `couchrec neighbours rebuild` and `couchrec page-times rebuild`,
+"""Growth: how couchrec's costs grow with the shop, on one CouchDB, at 10,000, 100,000 and 1,000,000
+orders of one grocery-profile stream (seed 23, two years; one database per size): `couchrec load`, each
+design doc's index build, index sizes before and after compaction, both derived databases' rebuilds,
 item and cart latency from the neighbour lists (a fresh `couchrec serve`) and from the views, the
-worker's catch-up rate on new orders, and each process's peak memory.
-
-The run is resumable: everything lives in one directory (the CouchDB's files, the generated orders,
-`state.json` with every finished step's figures). Stopped anywhere (Ctrl-C, a crash, the machine's
-session ending), the same command continues: finished steps are kept, a load resumes where it
-stopped (`couchrec load` keeps its place), an index build continues from what CouchDB kept on disk.
-
-    .venv/bin/python -m bench.growth --dir /work/growth-run                 # runs (or resumes) 10k, 100k, 1M
-    .venv/bin/python -m bench.growth --dir /work/growth-run --report        # the table from what is done
-    .venv/bin/python -m bench.growth --dir /work/growth-run --redo latency  # measure a step again
-
-Browsing: of every ten buying sessions, one keeps its page views and product accesses (the page-time
-and `products` design docs then see ~1.7 browsing logs an order); cart events are left out (no view
-reads them). The bench suite's smoke size runs the same steps at 200 and 400 orders.
-"""
+worker's catch-up rate on new orders, and each process's peak memory. Browsing: one buying session in
+ten keeps its page views and product accesses; cart events are left out (no view reads them). The run
+resumes where it stopped: `.venv/bin/python -m bench.growth --dir DIR` (see USAGE)."""
 
 from __future__ import annotations
 
@@ -49,6 +34,14 @@ from loader.neighbours import NeighbourLists, lists_db, order_items
 from loader.recommend import recommend
 from loader.viewcache import ViewCache
 
+USAGE = """Everything lives in DIR: the CouchDB's files, the generated orders, state.json with each finished
+step's figures. Stopped anywhere, the same command continues: finished steps are kept, a load resumes
+where it stopped (couchrec load keeps its place), an index build continues from what CouchDB kept.
+
+  .venv/bin/python -m bench.growth --dir /work/growth-run                 # runs (or resumes) 10k, 100k, 1M
+  .venv/bin/python -m bench.growth --dir /work/growth-run --report        # the table from what is done
+  .venv/bin/python -m bench.growth --dir /work/growth-run --redo latency  # measure a step again
+"""
 DATABASE = "couchdb"
 STREAM_SEED = 23
 STREAM_DAYS = 730
@@ -274,9 +267,8 @@ def build_step(couch: Couch, ddoc_name: str, orders: int, figures: dict, watch: 
 
     wait_until_built(couch, ddoc_name, ddoc["views"], say=progress, timeout=12 * 3600, poll=30.0)
     watch.sample()
-    info = couch.db_request("GET", f"_design/{ddoc_name}/_info").json()["view_index"]
     rows = {view: couch.query_view(ddoc_name, view, limit=0, reduce=False)["total_rows"] for view in ddoc["views"]}
-    figures.update(rows=rows, file_mib=mib(info["sizes"]["file"]), live_mib=mib(info["sizes"]["active"]),
+    figures.update(rows=rows, **(index_sizes(couch, ddoc_name) or {}),
                    this_attempt_s=round(time.monotonic() - started, 1))
 
 
@@ -284,8 +276,19 @@ def mib(value: int) -> float:
     return round(value / 2**20, 2)
 
 
+def index_sizes(couch: Couch, ddoc_name: str) -> dict | None:
+    """The index file's size and its live data, None where the server does not say (PouchDB Server)."""
+    info = couch.db_request("GET", f"_design/{ddoc_name}/_info").json().get("view_index")
+    if not isinstance(info, dict) or "sizes" not in info:
+        return None
+    return {"file_mib": mib(info["sizes"]["file"]), "live_mib": mib(info["sizes"]["active"])}
+
+
 def compact_step(couch: Couch, figures: dict) -> None:
-    """Compact every view index and the database; sizes after."""
+    """Compact every view index and the database (CouchDB); sizes after."""
+    if couch.server_info().vendor != "couchdb":
+        figures["skipped"] = "only CouchDB reports index sizes"
+        return
     for ddoc_name in BUILD_ORDER:
         couch.db_request("POST", f"_compact/{ddoc_name}", json={})
     couch.db_request("POST", "_compact", json={})
@@ -297,11 +300,10 @@ def compact_step(couch: Couch, figures: dict) -> None:
 
 
 def sizes(couch: Couch) -> dict:
-    out = {"database": {"file_mib": mib(couch.db_info()["sizes"]["file"]),
-                        "live_mib": mib(couch.db_info()["sizes"]["active"])}}
+    info = couch.db_info().get("sizes") or {}
+    out = {"database": {"file_mib": mib(info.get("file", 0)), "live_mib": mib(info.get("active", 0))}}
     for ddoc_name in BUILD_ORDER:
-        info = couch.db_request("GET", f"_design/{ddoc_name}/_info").json()["view_index"]["sizes"]
-        out[ddoc_name] = {"file_mib": mib(info["file"]), "live_mib": mib(info["active"])}
+        out[ddoc_name] = index_sizes(couch, ddoc_name)
     return out
 
 
@@ -383,7 +385,8 @@ def grow(run: Run, url: str, orders: int, sizes_: tuple[int, ...], redo: set[str
                 figures.update(watch.mib())
     with step(run, orders, "compact", redo) as figures:
         if figures is not None:
-            figures["before"] = sizes(couch)
+            if couch.server_info().vendor == "couchdb":
+                figures["before"] = sizes(couch)
             compact_step(couch, figures)
     for name, command in (("lists_rebuild", ("neighbours", "rebuild", "--quiet")),
                           ("summaries_rebuild", ("page-times", "rebuild", "--quiet"))):
@@ -455,17 +458,17 @@ def markdown(result: dict) -> list[str]:
         rate = f" ({n / build['seconds']:,.0f})" if build.get("done") else ""
         others = " / ".join(got(f"build:{name}", "seconds") for name in BUILD_ORDER[1:])
         live = steps.get("compact", {}).get("before", {})
-        live_total = sum(part["live_mib"] for name, part in live.items() if name != "database") if live else None
+        live_total = sum(part["live_mib"] for name, part in live.items() if name != "database" and part) or None
         after = steps.get("compact", {})
-        after_total = sum(part["live_mib"] for name, part in after.items()
-                          if name in BUILD_ORDER) if after.get("done") else None
+        after_total = sum(part["live_mib"] for name, part in after.items() if name in BUILD_ORDER and part) or None
+        unsized = "not reported" if steps.get("compact", {}).get("skipped") else "…"
         peaks = [max((s.get(key, 0) for s in steps.values() if isinstance(s, dict)), default=0)
                  for key in ("beam.smp_peak_mib", "couchjs_peak_mib", "couchrec_max_rss_mib")]
         lines.append(
             f"| {n:,} | {got('load', 'seconds')} ({got('load', 'docs_per_second', fmt='{:,.0f}')}) | "
             f"{got('build:recommend', 'seconds')}{rate} | {others} | "
-            + (f"{live_total:,.1f} ({live_total * 2**20 / n / 1024:.1f} KB) | " if live_total else "… | ")
-            + (f"{after_total:,.1f} | " if after_total else "… | ")
+            + (f"{live_total:,.1f} ({live_total * 2**20 / n / 1024:.1f} KB) | " if live_total else f"{unsized} | ")
+            + (f"{after_total:,.1f} | " if after_total else f"{unsized} | ")
             + f"{got('lists_rebuild', 'seconds')} | {got('summaries_rebuild', 'seconds')} | "
             f"{got('latency', 'item_from_lists', 'p50_ms')} / {got('latency', 'item_from_lists', 'p95_ms')} | "
             f"{got('latency', 'cart_from_lists', 'p50_ms')} / {got('latency', 'cart_from_lists', 'p95_ms')} | "
@@ -502,7 +505,8 @@ def execute(run_: Run, url: str, sizes_: tuple[int, ...], redo: set[str], instan
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], epilog=USAGE,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dir", type=Path, required=True, help="The run's folder: CouchDB, orders, state.json.")
     parser.add_argument("--size", choices=sorted(SIZES), default="full", help="full: 10k, 100k, 1M orders.")
     parser.add_argument("--redo", action="append", default=[],
@@ -519,7 +523,7 @@ def main() -> None:
         url = start_couchdb(instance)
         say(f"CouchDB at {instance} (couchjs -S {COUCHJS_HEAP})")
         execute(run_, url, SIZES[args.size], set(args.redo), instance)
-    result = run_.load()
+    result = {**run_.load(), "size": args.size}  # bench/run.py's report takes it from there
     out = REPO / "bench" / "results" / DATABASE / "growth.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")

@@ -32,7 +32,11 @@ def test_the_benchmark_suite_runs_and_writes_every_table(couchdb_url):
     assert {row["endpoint"] for row in results["serving"]["rows"]} == {"stats", "item", "cart", "user"}
     assert all(row["raw_p50_ms"] > 0 and row["cached_p50_ms"] > 0 for row in results["serving"]["rows"])
     assert results["freshness"]["rebuild"] > 0 and results["freshness"]["incremental"] > 0
-    assert len(results["growth"]["rows"]) >= 1 and results["growth"]["machine"]["cores"] > 0
+    growth = results["growth"]["sizes"]
+    assert sorted(map(int, growth)) == [200, 400] and results["growth"]["machine"]["cores"] > 0
+    assert all(steps[name]["done"] for steps in growth.values() for name in ("load", "build:recommend", "lists_rebuild",
+                                                                             "summaries_rebuild", "latency", "worker"))
+    assert all(steps["worker"]["orders_per_second"] > 0 for steps in growth.values())
     assert results["views"]["machine"]["database"]
     assert results["neighbours"]["rebuild"]["items"] > 0 and results["neighbours"]["cart"]["raw_p50_ms"] > 0
     assert all(row["reflected"] == row["orders"] for row in results["neighbours"]["freshness"])
