@@ -16,5 +16,7 @@ COPY designdocs ./designdocs
 RUN pip install --no-cache-dir -e . && useradd --system couchrec
 USER couchrec
 EXPOSE 8000
-# Inside the container the service must listen on all interfaces; compose publishes it on 127.0.0.1 only.
-CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "4", "--access-logfile", "-", "service:create_app()"]
+# The command the tests' live service runs (tests/servers.py): gunicorn with service/gunicorn_conf.py
+# (gthread workers, JSON logs, the multiprocess metrics folder). Inside the container it listens on all
+# interfaces; compose publishes it on 127.0.0.1 only.
+CMD ["couchrec", "serve", "--host", "0.0.0.0", "--port", "8000", "--workers", "4"]

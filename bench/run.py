@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import freshness, growth, ingestion, neighbours, pagetimes, scaling, serving, views
+from bench import freshness, growth, ingestion, neighbours, pagetimes, scaling, serving, view_queue, views
 from bench.common import SIZES, machine
 from loader import devdb
 from loader.couch import Couch, redact
@@ -25,6 +25,7 @@ from tests.servers import REPO_DIR, free_port
 SECTIONS = {
     "ingestion": ("Ingestion", ingestion),
     "views": ("View build", views),
+    "view_queue": ("View-updater queue", view_queue),
     "serving": ("Serving", serving),
     "freshness": ("Freshness", freshness),
     "growth": ("Growth", growth),

@@ -414,10 +414,6 @@ def worker(batch: int, settle: float | None, only: str | None):
 def serve(host: str, port: int, workers: int, threads: int):
     """Run the HTTP service under gunicorn (settings in service/gunicorn_conf.py); logs are JSON lines on stderr."""
     settings()  # fail here, with a clear message, on a bad setting
-    os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", *gunicorn_args(f"{host}:{port}", workers, threads)])
-
-
-def gunicorn_args(bind: str, workers: int, threads: int) -> list[str]:
-    """gunicorn's command line for the service: the shared config module, with these sizes."""
-    return ["--config", "python:service.gunicorn_conf", "--bind", bind, "--workers", str(workers),
-            "--threads", str(threads), "service:create_app()"]
+    os.execvp(sys.executable, [sys.executable, "-m", "gunicorn", "--config", "python:service.gunicorn_conf",
+                               "--bind", f"{host}:{port}", "--workers", str(workers), "--threads", str(threads),
+                               "service:create_app()"])

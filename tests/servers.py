@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from service.cli import gunicorn_args
-
 REPO_DIR = Path(__file__).resolve().parent.parent
+COUCHREC = [str(Path(sys.executable).parent / "couchrec")]  # the console script pyproject.toml installs
 INGEST_KEY = "test-ingest-key-0123456789"
 
 
@@ -25,7 +24,7 @@ def free_port() -> int:
 
 
 class LiveService:
-    """`couchrec serve`'s gunicorn running the real app on a free port."""
+    """`couchrec serve` (gunicorn with service/gunicorn_conf.py) running the real app on a free port."""
 
     def __init__(self, couchdb_url: str, db: str, extra_env: dict | None = None, workers: int = 2, threads: int = 8):
         self.port = free_port()
@@ -35,8 +34,9 @@ class LiveService:
         # A generous database timeout: a busy machine must not turn a slow answer into a failed test.
         env = {**os.environ, "COUCHDB_URL": couchdb_url, "COUCHREC_DB": db, "COUCHREC_TIMEOUT": "60",
                "COUCHREC_INGEST_KEYS": INGEST_KEY, **(extra_env or {})}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", *gunicorn_args(f"127.0.0.1:{self.port}", workers, threads)],
+        self.process = subprocess.Popen(  # the command the Docker image runs (tests/test_compose.py)
+            [*COUCHREC, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers),
+             "--threads", str(threads)],
             cwd=REPO_DIR, env=env, stdout=self.log, stderr=subprocess.STDOUT,
         )
         self.wait_until_up()

