@@ -253,10 +253,15 @@ def load_step(run: Run, url: str, db: str, files: list[Path], figures: dict, wat
     figures.update(result, docs=docs, docs_per_second=round(docs / result["seconds"], 1))
 
 
-def build_step(couch: Couch, ddoc_name: str, orders: int, figures: dict, watch: MemoryWatch) -> None:
-    """Install one design doc and wait for its index, sampling memory and the rate as it goes."""
+def build_step(couch: Couch, ddoc_name: str, figures: dict, watch: MemoryWatch, *, from_scratch: bool) -> None:
+    """Install one design doc and wait for its index, sampling memory as it goes; `from_scratch` drops
+    the index first (to measure a build again)."""
     ddoc = compile_for(couch)[f"_design/{ddoc_name}"]
     stored = couch.get_doc(f"_design/{ddoc_name}")
+    if from_scratch and stored is not None:
+        couch.delete_doc(f"_design/{ddoc_name}", stored["_rev"])
+        couch.view_cleanup()
+        stored = None
     if stored is None or {k: v for k, v in stored.items() if k != "_rev"} != ddoc:
         couch.put_doc(f"_design/{ddoc_name}", {**ddoc, **({"_rev": stored["_rev"]} if stored else {})})
     started = time.monotonic()
@@ -381,7 +386,7 @@ def grow(run: Run, url: str, orders: int, sizes_: tuple[int, ...], redo: set[str
         watch = MemoryWatch(instance)
         with step(run, orders, f"build:{ddoc_name}", redo) as figures:
             if figures is not None:
-                build_step(couch, ddoc_name, orders, figures, watch)
+                build_step(couch, ddoc_name, figures, watch, from_scratch="build" in redo)
                 figures.update(watch.mib())
     with step(run, orders, "compact", redo) as figures:
         if figures is not None:
