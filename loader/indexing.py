@@ -73,8 +73,8 @@ def describe_progress(couch: Couch, ddoc_name: str) -> str:
         ]
     except (CouchError, CouchUnavailable) as exc:
         return f"progress unknown ({exc})"
-    if not tasks:
-        return "no indexer task reported"
+    if not tasks:  # CouchDB drops the task once every change is read; queued rows may still be written
+        return "no indexer task running (every change read and the last rows being written, or not started yet)"
     done = sum(task.get("changes_done", 0) for task in tasks)
     total = sum(task.get("total_changes", 0) for task in tasks)
     share = f" ({100 * done / total:.0f} %)" if total else ""
