@@ -69,7 +69,9 @@ def order_items(doc: dict | None) -> list[str]:
     """The distinct item ids of an order document (as designdocs/_lib/order_items.js reads them)."""
     if not doc or doc.get("log_type") not in ORDER_TYPES:
         return []
-    lines = [doc.get("item_id")] if doc["log_type"] == "purchase" else doc.get("items") or []
+    lines = [doc.get("item_id")] if doc["log_type"] == "purchase" else doc.get("items")
+    if not isinstance(lines, list):  # as the JS reads it: anything but an array holds no items
+        return []
     ids = [line.get("item_id") if isinstance(line, dict) else line for line in lines]
     return list(dict.fromkeys(item for item in ids if isinstance(item, str)))
 
