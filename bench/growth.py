@@ -231,15 +231,14 @@ def couchrec(url: str, db: str, *args: str, log: Path, watch: MemoryWatch) -> di
         out.write(f"\n$ couchrec {' '.join(args)}   # {time.strftime('%H:%M:%S')}\n")
         out.flush()
         process = subprocess.Popen([*COUCHREC, *args], env=env, stdout=out, stderr=out, cwd=REPO)
-        while True:  # wait4 gives this child's own peak memory, not the largest of every child so far
-            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-            if pid:
-                break
+        peak_kib = 0
+        while process.poll() is None:  # VmHWM: the command's own peak (a fork's maxrss starts at ours)
+            peak_kib = max(peak_kib, status_kib(process.pid, "VmHWM"))
             watch.sample()
-            time.sleep(2)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"couchrec {' '.join(args)} exited with {os.waitstatus_to_exitcode(status)}: see {log}")
-    return {"seconds": round(time.monotonic() - started, 1), "couchrec_max_rss_mib": round(usage.ru_maxrss / 1024, 1)}
+            time.sleep(1)
+    if process.returncode != 0:
+        raise RuntimeError(f"couchrec {' '.join(args)} exited with {process.returncode}: see {log}")
+    return {"seconds": round(time.monotonic() - started, 1), "couchrec_max_rss_mib": round(peak_kib / 1024, 1)}
 
 
 # -- the steps -----------------------------------------------------------------------------------
