@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import random
+import signal
 import statistics
 import subprocess
 import sys
@@ -147,6 +148,22 @@ class Run:
         tmp.replace(self.state_path)
 
 
+HEARTBEAT_SECONDS = 60.0
+running: dict = {}  # the step under way: where to note its seconds so far (see heartbeat)
+
+
+def heartbeat() -> None:
+    """Note the running step's seconds so far in state.json, at most once a minute, so a run killed
+    outright (SIGKILL, the machine's session ending) still counts the time it spent."""
+    if not running or time.monotonic() - running["noted"] < HEARTBEAT_SECONDS:
+        return
+    state = running["run"].load()
+    state["sizes"].setdefault(str(running["orders"]), {})[running["name"]] = {
+        "spent_s": round(running["spent"] + time.monotonic() - running["started"], 1)}
+    running["run"].save(state)
+    running["noted"] = time.monotonic()
+
+
 @contextmanager
 def step(run: Run, orders: int, name: str, redo: set[str]) -> Iterator[dict | None]:
     """Yield a dict to fill with the step's figures, or None when the step is done already. The step's
@@ -160,13 +177,16 @@ def step(run: Run, orders: int, name: str, redo: set[str]) -> Iterator[dict | No
     figures: dict = {}
     started = time.monotonic()
     say(f"{orders:,} orders: {name}" + (f" (resumed after {spent:,.0f} s)" if spent else ""))
+    running.update(run=run, orders=orders, name=name, spent=spent, started=started, noted=started)
     try:
         yield figures
     except BaseException:
+        running.clear()
         state = run.load()
         state["sizes"].setdefault(str(orders), {})[name] = {"spent_s": round(spent + time.monotonic() - started, 1)}
         run.save(state)
         raise
+    running.clear()
     state = run.load()
     state["sizes"].setdefault(str(orders), {})[name] = {
         "done": True, "seconds": round(spent + time.monotonic() - started, 1), **figures,
@@ -212,6 +232,7 @@ class MemoryWatch:
         self.peaks: dict[str, int] = {}
 
     def sample(self) -> None:
+        heartbeat()  # every long wait samples memory
         if self.instance is None:
             return
         for name, pids in instance_pids(self.instance).items():
@@ -519,6 +540,7 @@ def main() -> None:
     parser.add_argument("--report", action="store_true", help="Print the table from the steps done; run nothing.")
     args = parser.parse_args()
     run_ = Run(args.dir.resolve(), args.size)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a step stopped this way notes its seconds
     if not args.report:
         args.dir.mkdir(parents=True, exist_ok=True)
         if not COUCHDB_LOCAL.exists():
