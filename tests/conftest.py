@@ -97,3 +97,23 @@ def seeded_service(couchdb_url, tmp_path_factory):
         live = LiveService(couchdb_url, db.db, workers=1, threads=4)
         yield live
         live.stop()
+
+
+MODULE_SECONDS: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report):
+    """Add each phase's seconds (setup, and so module fixtures, included) to its test module's total."""
+    module = report.nodeid.split("::", 1)[0]
+    MODULE_SECONDS[module] = MODULE_SECONDS.get(module, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Where the suite's time goes, by module: the table that decides what to make faster."""
+    if not MODULE_SECONDS:
+        return
+    total = sum(MODULE_SECONDS.values())
+    terminalreporter.section("seconds per test module (setup, call and teardown)")
+    for module, seconds in sorted(MODULE_SECONDS.items(), key=lambda pair: -pair[1])[:20]:
+        terminalreporter.write_line(f"{seconds:8.1f} s {100 * seconds / total:5.1f} %  {module}")
+    terminalreporter.write_line(f"{total:8.1f} s in all")
