@@ -121,7 +121,7 @@ def write_all(couch: Couch, docs: Iterable[dict], batch: int = 1000) -> int:
 
 def build_seconds(couch: Couch, ddoc_name: str, *, as_name: str | None = None, views: list[str] | None = None) -> float:
     """Install design doc `ddoc_name` (as `as_name`, optionally with only some views) and time its index build."""
-    ddoc = dict(compile_for(couch)[f"_design/{ddoc_name}"])
+    ddoc = dict(compile_for(couch, reference=True)[f"_design/{ddoc_name}"])
     name = as_name or ddoc_name
     if views is not None:
         ddoc["views"] = {view: ddoc["views"][view] for view in views}

@@ -277,7 +277,7 @@ def load_step(run: Run, url: str, db: str, files: list[Path], figures: dict, wat
 def build_step(couch: Couch, ddoc_name: str, figures: dict, watch: MemoryWatch, *, from_scratch: bool) -> None:
     """Install one design doc and wait for its index, sampling memory as it goes; `from_scratch` drops
     the index first (to measure a build again)."""
-    ddoc = compile_for(couch)[f"_design/{ddoc_name}"]
+    ddoc = compile_for(couch, reference=True)[f"_design/{ddoc_name}"]
     stored = couch.get_doc(f"_design/{ddoc_name}")
     if from_scratch and stored is not None:
         couch.delete_doc(f"_design/{ddoc_name}", stored["_rev"])

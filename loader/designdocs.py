@@ -106,10 +106,19 @@ def target_of(couch: Couch) -> str:
     return "pouchdb-server" if couch.server_info().vendor == "pouchdb-server" else "couchdb"
 
 
-def compile_for(couch: Couch, root: Path = DESIGNDOCS_DIR) -> dict[str, dict]:
+# Design docs kept as a verified reference, not served: built only where asked (`designdocs install
+# --reference`; the tests and the benchmarks that read them), so production never waits on their index.
+REFERENCE_DDOCS = {
+    "_design/pages_sketch": "page times by the JS reduce written for rereduce (count, sum, min, max, sumsqr and a "
+                            "log-bucket sketch), checked by `couchrec designdocs verify` and against the builtins",
+}
+
+
+def compile_for(couch: Couch, root: Path = DESIGNDOCS_DIR, *, reference: bool = False) -> dict[str, dict]:
     """Compile the design docs as the server `couch` talks to must hold them: what install, diff,
-    warm and readiness compare against."""
-    return compile_all(root, target=target_of(couch))
+    warm and readiness compare against; with `reference`, REFERENCE_DDOCS too."""
+    return {ddoc_id: ddoc for ddoc_id, ddoc in compile_all(root, target=target_of(couch)).items()
+            if reference or ddoc_id not in REFERENCE_DDOCS}
 
 
 def content(doc: dict | None) -> dict | None:

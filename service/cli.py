@@ -121,7 +121,10 @@ def designdocs_group():
               help="CouchDB user the service runs as: made a member of the database [env COUCHREC_SERVICE_USER].")
 @click.option("--member-password", envvar="COUCHREC_SERVICE_PASSWORD", default=None,
               help="Create that user (or reset its password) in _users [env COUCHREC_SERVICE_PASSWORD].")
-def designdocs_install(build_timeout: float, member: str | None, member_password: str | None):
+@click.option("--reference", is_flag=True,
+              help="Also install the reference design docs, which the service does not read: "
+                   + "; ".join(f"{ddoc_id}, {why}" for ddoc_id, why in designdocs.REFERENCE_DDOCS.items()) + ".")
+def designdocs_install(build_timeout: float, member: str | None, member_password: str | None, reference: bool):
     """Install changed design docs without making readers wait on a cold index; admit the service's user.
 
     Run it with admin credentials in COUCHDB_URL; the service itself needs only a member's.
@@ -132,7 +135,8 @@ def designdocs_install(build_timeout: float, member: str | None, member_password
     try:
         if warning := serverconfig.view_queue_warning(couch):
             click.echo(f"warning: {warning}", err=True)
-        changes = designdocs.install_all(couch, designdocs.compile_for(couch), say=click.echo, build_timeout=build_timeout)
+        changes = designdocs.install_all(couch, designdocs.compile_for(couch, reference=reference), say=click.echo,
+                                         build_timeout=build_timeout)
         if member:
             if member_password:
                 click.echo(f"user {member}: {security.ensure_user(couch, member, member_password)}")

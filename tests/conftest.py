@@ -41,8 +41,8 @@ def couchdb_url():
 def fresh_database(url: str, *, designdocs: bool):
     couch = Couch(url, f"couchrec_test_{uuid.uuid4().hex[:12]}")
     couch.ensure_db()
-    if designdocs:
-        install_all(couch, compile_for(couch))
+    if designdocs:  # the reference views too: tests compare the served figures with them
+        install_all(couch, compile_for(couch, reference=True))
     try:
         yield couch
     finally:

@@ -30,7 +30,7 @@ def test_design_docs_install_and_answer_on_couchdb_3():
         url = f"http://admin:secret@{container.get_container_host_ip()}:{container.get_exposed_port(5984)}"
         couch = Couch(url, "shop")
         assert couch.server_info().vendor == "couchdb"
-        install_all(couch, compile_for(couch))
+        install_all(couch, compile_for(couch, reference=True))
         couch.put_doc("pv1", {"log_type": "page_view", "page_type": "home", "generation_time": 5,
                               "timestamp": "2026-10-01T00:00:00.000Z"})
         rows = couch.query_view("pages_sketch", "generation_time", group_level=1)["rows"]

@@ -4,7 +4,8 @@ import shutil
 
 from click.testing import CliRunner
 
-from loader.designdocs import DESIGNDOCS_DIR, STAGING_SUFFIX, TARGETS, compile_all, compile_for, diff_all, install_all
+from loader.designdocs import (DESIGNDOCS_DIR, REFERENCE_DDOCS, STAGING_SUFFIX, TARGETS, compile_all, compile_for,
+                               diff_all, install_all)
 from service.cli import main
 
 ALL_DDOCS = {"_design/logs", "_design/pages", "_design/pages_sketch", "_design/products", "_design/recommend"}
@@ -46,7 +47,7 @@ def test_compile_for_asks_the_server_what_it_is(couch):
 def test_install_creates_then_writes_nothing_when_current(couch):
     messages = []
     first = install_all(couch, compile_for(couch), say=messages.append)
-    assert {c.ddoc_id: c.status for c in first} == dict.fromkeys(ALL_DDOCS, "new")
+    assert {c.ddoc_id: c.status for c in first} == dict.fromkeys(ALL_DDOCS - set(REFERENCE_DDOCS), "new")
     revs = {ddoc_id: couch.get_doc(ddoc_id)["_rev"] for ddoc_id in compile_for(couch)}
 
     second = install_all(couch, compile_for(couch), say=messages.append)
@@ -92,7 +93,11 @@ def test_cli_diff_and_install_report_what_they_do(couch, couchdb_url):
     assert "every design doc is already current; nothing was written" in again.output
     after = runner.invoke(main, ["designdocs", "diff"], env=env)
     assert after.exit_code == 0
-    assert after.output.splitlines() == [f"{ddoc_id}: unchanged" for ddoc_id in sorted(ALL_DDOCS)]
+    assert after.output.splitlines() == [f"{ddoc_id}: unchanged" for ddoc_id in sorted(ALL_DDOCS - set(REFERENCE_DDOCS))]
+    assert couch.get_doc("_design/pages_sketch") is None, "production does not build the reference views"
+    reference = runner.invoke(main, ["designdocs", "install", "--reference"], env=env)
+    assert reference.exit_code == 0 and "_design/pages_sketch: created" in reference.output
+    assert "_design/pages: created" not in reference.output
 
 
 def test_cli_verify_passes_on_the_shipped_design_docs():
