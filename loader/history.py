@@ -129,9 +129,12 @@ def new_to_user(views: ViewCache, history: dict[str, Bought], *, limit: int, exc
 
 def blend(history: dict[str, Bought], co_purchases: list[Recommendation], *, limit: int,
           exclude: set[str] = frozenset(), weight: float = DEFAULT_WEIGHT,
-          half_life: float | None = DEFAULT_HALF_LIFE) -> list[Recommendation]:
-    """Blend habit scores with co-purchase scores, each scaled to its best; no excluded item."""
-    habits = {item: score for item, score in habit_scores(history, half_life=half_life).items() if item not in exclude}
+          half_life: float | None = DEFAULT_HALF_LIFE, habits: dict[str, float] | None = None) -> list[Recommendation]:
+    """Blend habit scores with co-purchase scores, each scaled to its best; no excluded item. `habits`: the
+    history's habit scores at `half_life` when already computed (a tuner blends one history many ways)."""
+    if habits is None:
+        habits = habit_scores(history, half_life=half_life)
+    habits = {item: score for item, score in habits.items() if item not in exclude}
     paired = {r.item_id: r for r in co_purchases if r.score is not None and r.item_id not in exclude}
     top_habit = max(habits.values(), default=0.0) or 1.0
     top_pair = max((max(r.score, 0.0) for r in paired.values()), default=0.0) or 1.0

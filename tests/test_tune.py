@@ -71,6 +71,7 @@ def test_tune_finds_the_half_life_the_shop_needs(known_shop, couchdb_url):
     assert rows["cart with its owner, chosen"]["hit_rate"] == 1.0
     assert rows["cart with its owner, today's defaults"]["hit_rate"] == 0.0  # 30 days: the mid items win
     assert rows["cart alone, chosen"]["hit_rate"] == 0.0
+    assert rows["cart with its owner, chosen on half the users, scored on the other half"]["hit_rate"] == 1.0
     low, high = rows["cart with its owner, chosen"]["hit_rate_ci"]
     assert low <= 1.0 <= high
 
@@ -91,7 +92,7 @@ def test_the_command_stores_the_choice_and_a_dry_run_does_not(known_shop, couchd
     assert "| cart with its owner, chosen (confidence, min_support 1, weight 0.8, half-life 4 d) | 1.000" in stored.output
     doc = read_stored(known_shop)
     assert doc["settings"] == {**RecommendSettings().as_dict(), "half_life": 4.0}
-    assert doc["report"]["chosen"] == doc["settings"] and len(doc["report"]["table"]) == 5
+    assert doc["report"]["chosen"] == doc["settings"] and len(doc["report"]["table"]) == 6
     json.dumps(doc)  # stored as JSON: no NaN, no infinities
 
 
