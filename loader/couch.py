@@ -126,9 +126,10 @@ def encode_view_params(params: dict[str, Any]) -> dict[str, str]:
 
 
 def doc_path(doc_id: str) -> str:
-    """Quote a document id for a URL path; design docs keep their slash."""
-    if doc_id.startswith("_design/"):
-        return "_design/" + quote(doc_id[len("_design/"):], safe="")
+    """Quote a document id for a URL path; design and local docs keep their slash."""
+    for prefix in ("_design/", "_local/"):
+        if doc_id.startswith(prefix):
+            return prefix + quote(doc_id[len(prefix):], safe="")
     return quote(doc_id, safe="")
 
 

@@ -32,8 +32,8 @@ from loader.baskets import Basket
 from loader.bulk import chunks
 from loader.couch import Couch
 from loader.designdocs import compile_for, install_all
-from loader.history import (CANDIDATES, DEFAULT_HALF_LIFE, DEFAULT_WEIGHT, blend, buy_again, cart_for_user,
-                            fill_popular, read_history)
+from loader.history import (CANDIDATES, DEFAULT_HALF_LIFE, DEFAULT_WEIGHT, HALF_LIVES as SERVED_HALF_LIVES, blend,
+                            buy_again, cart_for_user, fill_popular, read_history)
 from loader.indexing import warm_views
 from loader.ingest import PendingLog, write_logs
 from loader.derived import default_settle
@@ -190,7 +190,7 @@ def evaluate(
 # -- per user: each user's last order, with the user's history -------------------------------------
 
 WEIGHTS = (0.0, 0.2, 0.35, 0.5, 0.65, 0.8, 1.0)
-HALF_LIVES = (None, 60.0, 30.0, 14.0, 7.0)
+HALF_LIVES = (None, *sorted(SERVED_HALF_LIVES, reverse=True))
 
 
 def half_life_name(half_life: float | None) -> str:

@@ -2,12 +2,15 @@
 
 One grouped range query on `recommend/user_history` (key [user, item], `_stats` of
 the order's day) gives, per item the user bought, how many orders held it
-(`count`) and the first and last day it was bought (`min`, `max`): the whole
-history in one round trip.
+(`count`) and the first and last day it was bought (`min`, `max`); one on
+`history/recency` (same key, `_sum` of 2^((day - REFERENCE_DAY) / h) for each
+half-life h in HALF_LIVES) gives the decayed counts: two reduced reads, never the
+user's orders.
 
-An item's habit score is how often it was bought, halved for every `half_life`
-days between its last purchase and the user's latest one (so a user who comes
-back after a break is scored on their own clock). A cart with its owner blends
+An item's habit score is its purchases, each halved for every `half_life` days
+before the user's latest purchase (so a user who comes back after a break is
+scored on their own clock): Σ 2^((d - latest) / h) = Σ 2^((d - REF) / h) / 2^((latest - REF) / h).
+With no half-life it is the number of orders that held the item. A cart with its owner blends
 two lists, each scaled to its best item: weight × habit + (1 − weight) ×
 co-purchase score; each result says which part gave it more (`source`).
 The defaults are chosen in docs/evaluation.md.
@@ -24,6 +27,9 @@ from loader.viewcache import ViewCache
 
 DEFAULT_WEIGHT = 0.8        # share of the habit score in a cart's blend (docs/evaluation.md)
 DEFAULT_HALF_LIFE = 30.0    # days; None: no decay (docs/evaluation.md)
+HALF_LIVES = (4.0, 7.0, 14.0, 30.0, 60.0)  # the columns of history/recency, in its order
+REFERENCE_DAY = 19723       # 2024-01-01: the day whose terms are 1 in history/recency
+MAX_EXPONENT = 960          # history/recency's cap on an exponent, so its sums stay finite
 CANDIDATES = 100            # co-purchase candidates ranked for a blend
 EPOCH = date(1970, 1, 1)
 
@@ -36,6 +42,7 @@ class Bought:
     times: int
     first_day: int  # days since 1970-01-01, UTC
     last_day: int
+    recency: tuple[float, ...] = ()  # Σ 2^((day - REFERENCE_DAY) / h) per h in HALF_LIVES; () if not indexed yet
 
     @property
     def last_bought(self) -> str:
@@ -57,10 +64,12 @@ class ShopperRecommendation(Recommendation):
 
 
 def read_history(views: ViewCache, user_id: str) -> dict[str, Bought]:
-    """Every item the user bought, with times bought and first/last day (one query)."""
-    rows = views.query("recommend", "user_history", group=True, startkey=[user_id], endkey=[user_id, {}])["rows"]
+    """Every item the user bought, with times bought, first/last day and decayed counts (two reduced reads)."""
+    span = {"group": True, "startkey": [user_id], "endkey": [user_id, {}]}
+    rows = views.query("recommend", "user_history", **span)["rows"]
+    recency = {row["key"][1]: tuple(row["value"]) for row in views.query("history", "recency", **span)["rows"]}
     return {row["key"][1]: Bought(row["key"][1], row["value"]["count"], int(row["value"]["min"]),
-                                  int(row["value"]["max"])) for row in rows}
+                                  int(row["value"]["max"]), recency.get(row["key"][1], ())) for row in rows}
 
 
 def most_bought(history: dict[str, Bought]) -> list[str]:
@@ -69,11 +78,18 @@ def most_bought(history: dict[str, Bought]) -> list[str]:
 
 
 def habit_scores(history: dict[str, Bought], *, half_life: float | None = DEFAULT_HALF_LIFE) -> dict[str, float]:
-    """Times bought, halved per `half_life` days since last bought (relative to the user's latest day)."""
-    if not history:
-        return {}
+    """Each purchase of an item counted 2^(-days before the user's latest purchase / half_life); no decay for None.
+
+    An item the recency view has not indexed yet (a cluster's view may lag another) counts its last purchase."""
+    if not history or half_life is None:
+        return {item: float(bought.times) for item, bought in history.items()}
+    if half_life not in HALF_LIVES:
+        raise ValueError(f"half_life must be one of {', '.join(f'{h:g}' for h in HALF_LIVES)} days or none, "
+                         f"not {half_life:g}")
+    column = HALF_LIVES.index(half_life)
     latest = max(bought.last_day for bought in history.values())
-    return {item: bought.times * (0.5 ** ((latest - bought.last_day) / half_life) if half_life else 1.0)
+    scale = 2.0 ** -min(MAX_EXPONENT, (latest - REFERENCE_DAY) / half_life)
+    return {item: bought.recency[column] * scale if bought.recency else 2.0 ** ((bought.last_day - latest) / half_life)
             for item, bought in history.items()}
 
 
@@ -113,9 +129,12 @@ def new_to_user(views: ViewCache, history: dict[str, Bought], *, limit: int, exc
 
 def blend(history: dict[str, Bought], co_purchases: list[Recommendation], *, limit: int,
           exclude: set[str] = frozenset(), weight: float = DEFAULT_WEIGHT,
-          half_life: float | None = DEFAULT_HALF_LIFE) -> list[Recommendation]:
-    """Blend habit scores with co-purchase scores, each scaled to its best; no excluded item."""
-    habits = {item: score for item, score in habit_scores(history, half_life=half_life).items() if item not in exclude}
+          half_life: float | None = DEFAULT_HALF_LIFE, habits: dict[str, float] | None = None) -> list[Recommendation]:
+    """Blend habit scores with co-purchase scores, each scaled to its best; no excluded item. `habits`: the
+    history's habit scores at `half_life` when already computed (a tuner blends one history many ways)."""
+    if habits is None:
+        habits = habit_scores(history, half_life=half_life)
+    habits = {item: score for item, score in habits.items() if item not in exclude}
     paired = {r.item_id: r for r in co_purchases if r.score is not None and r.item_id not in exclude}
     top_habit = max(habits.values(), default=0.0) or 1.0
     top_pair = max((max(r.score, 0.0) for r in paired.values()), default=0.0) or 1.0

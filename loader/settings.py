@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
+from loader.tuned import TuningError, from_environment
+
 VIEW_UPDATE_CHOICES = ("true", "lazy", "false")
 USER_MODE_CHOICES = ("new", "buy_again")
 BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
@@ -34,13 +36,16 @@ class Settings:
     neighbours_k: int = 100
     user_mode: str = "new"
     recommend_bought: bool = True
+    recommend_overrides: tuple[tuple[str, object], ...] = ()  # loader/tuned.py's ENVIRONMENT, over stored tuning
+    tuning_seconds: float = 10.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
         """Read COUCHDB_URL, COUCHREC_DB, COUCHREC_TIMEOUT, COUCHREC_VIEW_UPDATE, COUCHREC_MAX_BODY_BYTES,
         COUCHREC_MAX_BULK_DOCS, COUCHREC_CACHE_SECONDS, COUCHREC_WEB_ASSETS, COUCHREC_INGEST_KEYS,
-        COUCHREC_READ_KEYS, COUCHREC_CORS_ORIGINS, COUCHREC_NEIGHBOURS_K, COUCHREC_USER_MODE and
-        COUCHREC_RECOMMEND_BOUGHT; unset ones keep their defaults."""
+        COUCHREC_READ_KEYS, COUCHREC_CORS_ORIGINS, COUCHREC_NEIGHBOURS_K, COUCHREC_USER_MODE,
+        COUCHREC_RECOMMEND_BOUGHT, COUCHREC_TUNING_SECONDS and the tuned settings' overrides (loader/tuned.py: ENVIRONMENT);
+        unset ones keep their defaults."""
         defaults = cls()
         view_update = environ.get("COUCHREC_VIEW_UPDATE", defaults.view_update)
         if view_update not in VIEW_UPDATE_CHOICES:
@@ -59,7 +64,17 @@ class Settings:
             cors_origins=origins(environ, "COUCHREC_CORS_ORIGINS"),
             neighbours_k=positive(environ, "COUCHREC_NEIGHBOURS_K", defaults.neighbours_k, int),
             **history_settings(environ, defaults),
+            recommend_overrides=recommend_overrides(environ),
+            tuning_seconds=positive(environ, "COUCHREC_TUNING_SECONDS", defaults.tuning_seconds, float),
         )
+
+
+def recommend_overrides(environ: Mapping[str, str]) -> tuple[tuple[str, object], ...]:
+    """The recommendation settings the environment fixes, over what `couchrec tune` stored."""
+    try:
+        return tuple(from_environment(environ).items())
+    except TuningError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 def history_settings(environ: Mapping[str, str], defaults: Settings) -> dict:

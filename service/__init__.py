@@ -8,6 +8,7 @@ from loader.couch import Couch
 from loader.neighbours import ListReader, lists_db
 from loader.pagesummaries import SummaryReader
 from loader.settings import Settings
+from loader.tuned import TunedSettings
 from loader.viewcache import ViewCache
 from service.jsonio import OrjsonProvider
 from service.params import AnyText
@@ -31,6 +32,7 @@ def create_app(settings: Settings | None = None) -> Flask:
                            observe=metrics.observe_cache),
         "lists": ListReader(lists_db(couch)),
         "summaries": SummaryReader(couch),
+        "tuning": TunedSettings(couch, dict(settings.recommend_overrides), ttl=settings.tuning_seconds),
         "ddocs": None,  # compiled for the server on first use (get_ddocs): it may be down now
     }
     logs.init_app(app)  # first: every request gets its id and start time before anything can refuse it
@@ -38,6 +40,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     metrics.init_app(app)
     errors.init_app(app)
     access.init_app(app, settings.cors_origins)
+    app.extensions["couchrec"]["tuning"].current()  # read the stored tuning now, if the database answers
     for module in (pages, health, ingest, stats, recommendations, products):
         app.register_blueprint(module.bp)
     return app

@@ -15,7 +15,7 @@ import click
 from tqdm import tqdm
 
 from loader import (baskets, bulk, derived, designdocs, evaluate, follow, indexing, neighbours, pagesummaries,
-                    security, serverconfig, verify)
+                    security, serverconfig, tune, tuned, verify)
 from loader import devdb as local_db
 from loader.couch import Couch, CouchError, CouchUnavailable, redact
 from loader.generate import PROFILES
@@ -322,6 +322,48 @@ def evaluate_per_user(couch: Couch, baskets_file: Path, found: list, *, k: int, 
     click.echo(result.grid_markdown())
     if json_path:
         json_path.write_text(json.dumps({"file": baskets_file.name, **dataclasses.asdict(result)}, indent=2) + "\n")
+
+
+@main.command("tune")
+@click.option("--max-users", default=tune.DEFAULT_MAX_USERS, show_default=True, type=click.IntRange(1),
+              help="Ask at most this many returning users' last orders (a seeded sample past it): bounds the time.")
+@click.option("--k", default=10, show_default=True, type=click.IntRange(1, 100), help="Length of each list.")
+@click.option("--seed", default=7, show_default=True, help="Seed for the sample and the held-out items.")
+@click.option("--dry-run", is_flag=True, help="Only report: store nothing.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the report as JSON to this file.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def tune_command(max_users: int, k: int, seed: int, dry_run: bool, json_path: Path | None, quiet: bool):
+    """Choose the co-purchase score, min_support, history weight and recency half-life on the shop's own orders.
+
+    Each returning user's last order is held out (one item at a time, the rest as the cart) and the rest are
+    trained on in a fresh database beside COUCHREC_DB; the best settings are stored in COUCHREC_DB as
+    _local/couchrec-tuning, where the service reads them (environment variables still override)."""
+    couch = connect(timeout=120)
+    try:
+        with tqdm(total=0, unit="user", disable=quiet, file=sys.stderr) as bar:
+            def progress(done: int, total: int) -> None:
+                bar.total = total
+                bar.update(done - bar.n)
+            result = tune.tune(couch.url, couch, k=k, max_users=max_users, seed=seed, progress=progress,
+                               say=lambda message: click.echo(message, err=True))
+        if not dry_run:
+            tuned.store(couch, result.settings, result.report)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    except (CouchUnavailable, CouchError) as exc:
+        raise database_trouble(exc, couch) from None
+    report = result.report
+    click.echo(f"{report['orders']} orders; {report['asked_users']} of {report['returning_users']} returning users "
+               f"asked{' (a sample: --max-users ' + str(max_users) + ')' if report['sampled'] else ''}; "
+               f"{report['cold_start_users']} users with one order (cold start); "
+               f"{report['seconds']['total']:.0f} s")
+    click.echo(result.markdown())
+    click.echo("chosen: " + ", ".join(f"{name} {value}" for name, value in result.settings.as_dict().items()))
+    click.echo("dry run: nothing stored" if dry_run else f"stored in {couch.db} as {tuned.TUNING_ID}; "
+               f"environment variables ({', '.join(tuned.ENVIRONMENT.values())}) still override it")
+    if json_path:
+        json_path.write_text(json.dumps(report, indent=2) + "\n")
 
 
 # -- derived databases: neighbour lists, page-time summaries ------------------------------

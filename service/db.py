@@ -7,6 +7,7 @@ from flask import current_app
 from loader.couch import Couch
 from loader.designdocs import compile_for
 from loader.settings import Settings
+from loader.tuned import RecommendSettings, TunedSettings
 from loader.neighbours import ListReader
 from loader.pagesummaries import SummaryReader
 from loader.viewcache import RevalidateOnFirstQuery, ViewCache
@@ -40,6 +41,15 @@ def get_summaries() -> SummaryReader:
 
 def get_settings() -> Settings:
     return current_app.extensions["couchrec"]["settings"]
+
+
+def get_tuning() -> TunedSettings:
+    """The recommendation settings in force: stored by `couchrec tune`, overridden by the environment."""
+    return current_app.extensions["couchrec"]["tuning"]
+
+
+def get_recommend_settings() -> RecommendSettings:
+    return get_tuning().current()
 
 
 def get_ddocs() -> dict[str, dict]:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 
 from loader.history import buy_again, cart_for_user, most_bought, new_to_user, read_history
-from loader.recommend import DEFAULT_MIN_SUPPORT, DEFAULT_SCORE, MAX_SEEDS, Recommendation, recommend
+from loader.recommend import MAX_SEEDS, Recommendation, recommend
 from loader.schema import MAX_BASKET_ITEMS
 from loader.scoring import SCORES
+from loader.tuned import MAX_MIN_SUPPORT
 from loader.settings import USER_MODE_CHOICES
 from service.bodies import json_body
-from service.db import get_lists, get_settings, get_views_when_asked
+from service.db import get_lists, get_recommend_settings, get_settings, get_tuning, get_views_when_asked
 from service.errors import ApiError
 from service.openapi import READS, operation
 from service.params import choice, integer, kind_checker, reference, text
@@ -18,10 +19,14 @@ from service.schemas import kind_schema
 
 bp = Blueprint("recommendations", __name__)
 
+TUNED = ("Defaults to the tuned setting (`GET /recommendations/tuning`: what `couchrec tune` stored, or its "
+         "environment override), else {}.")
 OPTIONS = (
     integer("limit", "How many results.", 10, 1, 100),
-    choice("score", "How a co-purchase pair is scored (see docs/evaluation.md).", SCORES, DEFAULT_SCORE),
-    integer("min_support", "Ignore pairs bought together in fewer orders.", DEFAULT_MIN_SUPPORT, 1, 1_000_000),
+    choice("score", "How a co-purchase pair is scored (see docs/evaluation.md). " + TUNED.format("confidence"),
+           SCORES, None),
+    integer("min_support", "Ignore pairs bought together in fewer orders. " + TUNED.format("1"), None, 1,
+            MAX_MIN_SUPPORT),
 )
 CART_ITEMS = text("items", f"The cart: 1 to {MAX_BASKET_ITEMS} item ids, comma-separated (POST a large cart: "
                   "gunicorn refuses request lines over 4094 bytes).", str,
@@ -56,8 +61,14 @@ def answer(seeds: list[str], results: list[Recommendation], query: dict, **extra
     return jsonify({**extra, "seeds": seeds, **query, "results": [r.as_dict() for r in results]})
 
 
-def options(query: dict) -> dict:
-    return {param.name: query[param.name] for param in OPTIONS}
+def options(query: dict, *, owner: bool = False) -> dict:
+    """The request's options, the tuned score and min_support where it names none (the owner's for a cart with
+    its user, the cart's otherwise)."""
+    tuned = get_recommend_settings()
+    fallback = {"score": tuned.owner_score, "min_support": tuned.owner_min_support} if owner else {
+        "score": tuned.cart_score, "min_support": tuned.cart_min_support}
+    return {param.name: fallback[param.name] if query[param.name] is None else query[param.name]
+            for param in OPTIONS}
 
 
 @bp.get("/recommendations/items/<text:item_id>")
@@ -65,7 +76,7 @@ def options(query: dict) -> dict:
            query=OPTIONS, responses=ANSWERS, errors=ERRORS)
 def for_item(item_id: str, query: dict):
     item_id = reference(item_id, "item_id")
-    return answer([item_id], ask([item_id], query), query)
+    return answer([item_id], ask([item_id], options(query)), options(query))
 
 
 def for_cart(items: object, query: dict, user_id: str | None = None):
@@ -77,9 +88,11 @@ def for_cart(items: object, query: dict, user_id: str | None = None):
         return answer(seeds, ask(seeds, options(query), exclude=set(cart)), options(query))
     views = get_views_when_asked()
     history = read_history(views, user_id)
+    tuned = get_recommend_settings()
     results = cart_for_user(views, seeds, history, exclude=set(cart), recommend_bought=get_settings().recommend_bought,
-                            lists=get_lists(), **options(query))
-    return answer(seeds, results, options(query), user_id=user_id, purchased_items=len(history))
+                            weight=tuned.weight, half_life=tuned.half_life, lists=get_lists(),
+                            **options(query, owner=True))
+    return answer(seeds, results, options(query, owner=True), user_id=user_id, purchased_items=len(history))
 
 
 @bp.get("/recommendations/cart")
@@ -104,8 +117,8 @@ def for_cart_in_body(query: dict):
 @bp.get("/recommendations/users/<text:user_id>")
 @operation(summary="Items for a user, from what they bought", tag="recommendations",
            description="mode=new: co-purchases of the user's 50 most bought items, nothing already bought. "
-                       "mode=buy_again: the user's own items (source history) by times bought, halved every "
-                       "30 days since last bought; past those, what new gives. buy_again needs "
+                       "mode=buy_again: the user's own items (source history) by purchases, each halved every "
+                       "half-life (tuned, else 30 days) before the user's latest; past those, what new gives. buy_again needs "
                        "COUCHREC_RECOMMEND_BOUGHT=true.", path=USER_ID, query=(USER_MODE, *OPTIONS),
            responses={200: "UserRecommendations"}, errors=ERRORS)
 def for_user(user_id: str, query: dict):
@@ -116,7 +129,25 @@ def for_user(user_id: str, query: dict):
                             "(COUCHREC_RECOMMEND_BOUGHT=false)", field="mode")
     views = get_views_when_asked()
     history = read_history(views, user_id)
-    rank = buy_again if mode == "buy_again" else new_to_user
-    results = rank(views, history, lists=get_lists(), **options(query))
+    if mode == "buy_again":
+        results = buy_again(views, history, half_life=get_recommend_settings().half_life, lists=get_lists(),
+                            **options(query))
+    else:
+        results = new_to_user(views, history, lists=get_lists(), **options(query))
     return answer(seeds_of(most_bought(history)), results, options(query), user_id=user_id, mode=mode,
                   purchased_items=len(history))
+
+
+@bp.get("/recommendations/tuning")
+@operation(summary="The recommendation settings in force, and the last tuning's table", tag="recommendations",
+           description="`settings`: what ranks carts alone (`cart_*`, also items and mode=new) and with their owner "
+                       "(`owner_*`, the history's `weight` and `half_life` in days); `sources` says, per setting, "
+                       "whether it comes from the environment, the tuning `couchrec tune` stored, or the default. "
+                       "`report`: that tuning's table (hit-rate@k and MRR with 95 % intervals) and sample. "
+                       "`refused`: why a stored tuning was not taken (the previous settings stay).",
+           responses={200: "Tuning"}, errors=READS)
+def tuning():
+    tuned = get_tuning()
+    settings = tuned.current()
+    return jsonify({"settings": settings.as_dict(), "sources": tuned.sources(), "refused": tuned.refused,
+                    "report": (tuned.document or {}).get("report")})

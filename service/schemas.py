@@ -101,6 +101,19 @@ def recommendations(*extra_names: str, optional: tuple = ()) -> dict:
     return obj({**{name: extra[name] for name in extra_names}, **properties}, optional=optional)
 
 
+def tuning() -> dict:
+    score = {"type": "string", "enum": list(SCORES)}
+    support = {"type": "integer", "minimum": 1}
+    settings = obj({"cart_score": score, "cart_min_support": support, "owner_score": score,
+                    "owner_min_support": support, "weight": {**NUMBER, "minimum": 0, "maximum": 1},
+                    "half_life": nullable({**NUMBER, "description": "days; null: no decay"})})
+    source = {"type": "string", "enum": ["environment", "stored", "default"]}
+    return obj({"settings": settings, "sources": obj({name: source for name in settings["properties"]}),
+                "refused": nullable(TEXT),
+                "report": {"type": ["object", "null"], "description": "the last `couchrec tune` run's report: "
+                           "`table` (ranking, hit_rate, hit_rate_ci, mrr, mrr_ci), `chosen`, the sample and timings"}})
+
+
 def page_time_group() -> dict:
     figures = {"count": COUNT, "avg": NUMBER, "min": NUMBER, "max": NUMBER, "stddev": NUMBER}
     quantiles = {name: nullable(NUMBER) for name in QUANTILES}
@@ -148,6 +161,7 @@ def components() -> dict:
         }),
         "AlsoViewed": obj({"item_id": TEXT, "limit": COUNT,
                            "results": {"type": "array", "items": ref("Recommendation")}}),
+        "Tuning": tuning(),
         "Health": obj({"status": {"const": "ok"}}),
         "NeighboursLag": obj({"lists": {"type": "string", "enum": ["present", "absent"]},
                               "pending_changes": nullable(COUNT), "checkpoint_age_s": nullable(NUMBER)}),

@@ -11,6 +11,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from loader.couch import Couch
+from loader.tuned import RecommendSettings, store
 from tests.servers import REPO_DIR
 
 CHROMIUM = shutil.which("chromium")
@@ -185,6 +187,36 @@ def test_explorer_reports_a_bad_id(dashboard):
 
     wait_for_redraw(dashboard, "explorer", ask_for_a_bad_user)
     assert "400 user_id: must be at most 128 characters" in dashboard.locator("#explorer .error").inner_text()
+
+
+def test_the_tuning_panel_shows_the_settings_in_force_and_the_last_tuning(dashboard, seeded_service):
+    settings = dashboard.locator("#tuning-settings tbody tr")
+    assert settings.count() == len(RecommendSettings().as_dict())
+    assert dashboard.locator("#tuning-settings tr[data-setting=half_life] td.value").inner_text() == "30"
+    assert dashboard.locator("#tuning-settings tr[data-setting=weight] td.source").inner_text() == "default"
+    assert "no tuning stored yet" in dashboard.locator("#tuning-summary").inner_text()
+
+    report = {"k": 10, "orders": 120, "asked_users": 7, "returning_users": 9, "sampled": True, "cold_start_users": 3,
+              "tuned_at": "2026-12-03T18:00:00Z", "table": [
+                  {"ranking": "popularity: best sellers not in the cart", "hit_rate": 0.1, "hit_rate_ci": [0.0, 0.3],
+                   "mrr": 0.05, "mrr_ci": [0.0, 0.1]},
+                  {"ranking": "cart with its owner, chosen (cosine)", "hit_rate": 0.5, "hit_rate_ci": [0.25, 0.75],
+                   "mrr": 0.3, "mrr_ci": [0.1, 0.5]}]}
+    store(Couch(seeded_service.couchdb_url, seeded_service.db), RecommendSettings(), report)  # today's settings
+    deadline = time.monotonic() + 60  # the service re-reads the stored tuning every 10 s
+
+    def reloaded():
+        wait_for_redraw(dashboard, "tuning", lambda: dashboard.locator("#tuning-form button").click())
+        return dashboard.locator("#tuning-table tbody tr").count() == 2 or time.monotonic() > deadline
+    while not reloaded():
+        time.sleep(1)
+    rows = dashboard.locator("#tuning-table tbody tr")
+    assert rows.nth(1).locator("td.ranking").inner_text() == "cart with its owner, chosen (cosine)"
+    assert rows.nth(1).locator("td.hit-rate").inner_text() == "0.500 (0.250–0.750)"
+    assert rows.nth(0).locator("td.mrr").inner_text() == "0.050 (0.000–0.100)"
+    assert dashboard.locator("#tuning-summary").inner_text() == (
+        "tuned 2026-12-03T18:00:00Z on 120 orders: 7 of 9 returning users asked (a sample), 3 cold start")
+    assert dashboard.locator("#tuning-settings tr[data-setting=weight] td.source").inner_text() == "stored"
 
 
 def test_the_dashboard_used_nothing_but_the_service(dashboard):

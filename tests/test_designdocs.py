@@ -8,7 +8,7 @@ from loader.designdocs import (DESIGNDOCS_DIR, REFERENCE_DDOCS, STAGING_SUFFIX, 
                                diff_all, install_all)
 from service.cli import main
 
-ALL_DDOCS = {"_design/logs", "_design/pages", "_design/pages_sketch", "_design/products", "_design/recommend"}
+ALL_DDOCS = {"_design/history", "_design/logs", "_design/pages", "_design/pages_sketch", "_design/products", "_design/recommend"}
 
 
 def test_the_folder_compiles_to_design_documents():

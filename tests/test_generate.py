@@ -74,6 +74,11 @@ def test_the_grocery_profile_is_reproducible_valid_and_surrounded_by_browsing():
     assert {doc["page_type"] for doc in docs if doc["log_type"] == "page_view"} == set(PAGE_TIMES)
 
 
+def favourites(history: list[list[str]]) -> set[str]:
+    """A user's 10 most bought items."""
+    return {item for item, _ in Counter(item for items in history for item in items).most_common(10)}
+
+
 def test_the_grocery_profile_has_a_real_grocery_sets_shape():
     """Repeat purchases, ~10 items an order with some large carts, and a long tail of products."""
     orders = grocery_orders(list(generate(seed=5, orders=3000, days=60, profile="grocery")))
@@ -91,6 +96,11 @@ def test_the_grocery_profile_has_a_real_grocery_sets_shape():
             repeated += sum(item in before for item in history[-1])
             total += len(history[-1])
     assert 0.64 < repeated / total < 0.78  # 0.71 in the real set
+    habitual = sum(item in favourites(history[:-1]) for history in by_user.values() if len(history) >= 5
+                   for item in history[-1] if any(item in items for items in history[:-1]))
+    again = sum(any(item in items for items in history[:-1]) for history in by_user.values() if len(history) >= 5
+                for item in history[-1])
+    assert 0.2 < habitual / again < 0.4  # repeats spread over the repertoire, not just the 10 favourites (0.45 before)
     popularity = [n for _, n in Counter(item for _, items in orders for item in items).most_common()]
     assert len(popularity) > 4000
     assert sum(popularity[: len(popularity) // 100]) > 0.12 * sum(popularity)  # a head ...

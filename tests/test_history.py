@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import pytest
 
-from loader.history import DEFAULT_HALF_LIFE, DEFAULT_WEIGHT, Bought, habit_scores, read_history
+from loader.history import (DEFAULT_HALF_LIFE, DEFAULT_WEIGHT, HALF_LIVES, REFERENCE_DAY, Bought, habit_scores,
+                            read_history)
 from loader.ingest import PendingLog, write_logs
 from loader.settings import Settings, SettingsError
 from loader.viewcache import ViewCache
@@ -66,8 +67,9 @@ def buy_again_shop(couchdb_url, module_shop):
     live.stop()
 
 
-def habit(times: int, days_before_latest: int) -> float:
-    return times * 0.5 ** (days_before_latest / DEFAULT_HALF_LIFE)
+def habit(*days_before_latest: int) -> float:
+    """An item's habit score: each purchase halved every DEFAULT_HALF_LIFE days before the user's latest one."""
+    return sum(0.5 ** (days / DEFAULT_HALF_LIFE) for days in days_before_latest)
 
 
 def rows(answer) -> list[tuple]:
@@ -82,13 +84,27 @@ def scores(answer) -> dict[str, float | None]:
 
 def test_the_history_view_gives_times_bought_and_first_and_last_day(module_shop):
     history = read_history(ViewCache(module_shop), "u1")
-    assert history == {
+    assert {item: Bought(item, bought.times, bought.first_day, bought.last_day)
+            for item, bought in history.items()} == {
         "A": Bought("A", 3, DAY_1, DAY_1 + 19), "B": Bought("B", 1, DAY_1, DAY_1), "C": Bought("C", 1, DAY_1, DAY_1),
         "D": Bought("D", 1, DAY_1 + 1, DAY_1 + 1), "E": Bought("E", 1, DAY_1 + 19, DAY_1 + 19),
     }
     assert history["A"].last_bought == "2026-10-20"
     assert read_history(ViewCache(module_shop), "nobody") == {}
     assert habit_scores(history, half_life=None) == {"A": 3, "B": 1, "C": 1, "D": 1, "E": 1}
+
+
+def test_the_recency_view_sums_decayed_purchases_for_every_half_life_it_serves(module_shop):
+    history = read_history(ViewCache(module_shop), "u1")
+    days_of_a = (DAY_1, DAY_1 + 1, DAY_1 + 19)
+    assert history["A"].recency == pytest.approx(
+        [sum(2 ** ((day - REFERENCE_DAY) / h) for day in days_of_a) for h in HALF_LIVES], rel=1e-12)
+    for half_life in HALF_LIVES:  # relative to u1's latest day, day 20: exact whatever the reference day
+        assert habit_scores(history, half_life=half_life) == pytest.approx(
+            {"A": 2 ** (-19 / half_life) + 2 ** (-18 / half_life) + 1, "E": 1.0, "D": 2 ** (-18 / half_life),
+             "B": 2 ** (-19 / half_life), "C": 2 ** (-19 / half_life)}, rel=1e-12)
+    with pytest.raises(ValueError, match="half_life must be one of 4, 7, 14, 30, 60 days or none, not 5"):
+        habit_scores(history, half_life=5.0)
 
 
 def test_buy_again_ranks_the_users_own_items_by_habit_then_fills_with_new_ones(service):
@@ -100,8 +116,8 @@ def test_buy_again_ranks_the_users_own_items_by_habit_then_fills_with_new_ones(s
         ("F", "co_purchase", 2, ["B", "C"], None, None),  # confidence 1/4 + 1/3 from u1's items
         ("G", "popular", 0, [], None, None),
     ]
-    assert scores(answer) == pytest.approx({"A": habit(3, 0), "E": habit(1, 0), "D": habit(1, 18), "B": habit(1, 19),
-                                            "C": habit(1, 19), "F": 1 / 4 + 1 / 3, "G": None})
+    assert scores(answer) == pytest.approx({"A": habit(19, 18, 0), "E": habit(0), "D": habit(18), "B": habit(19),
+                                            "C": habit(19), "F": 1 / 4 + 1 / 3, "G": None})
     body = answer.json()
     assert (body["user_id"], body["mode"], body["purchased_items"]) == ("u1", "buy_again", 5)
     assert body["seeds"] == ["A", "B", "C", "D", "E"]
@@ -116,17 +132,17 @@ def test_the_default_mode_is_new_and_recommends_nothing_bought(service):
 def test_a_cart_with_its_owner_blends_history_and_co_purchases(service):
     answer = service.get("/recommendations/cart", params={"items": "B", "user_id": "u1", "limit": 6})
     w = DEFAULT_WEIGHT
-    top_habit = habit(3, 0)
+    top_habit = habit(19, 18, 0)
     expected = {  # each part scaled to its best: habit A (3), co-purchase A and C (confidence 2/4)
-        "A": w * 1 + (1 - w) * 1, "C": w * habit(1, 19) / top_habit + (1 - w) * 1, "F": (1 - w) * 0.5,
-        "E": w * habit(1, 0) / top_habit, "D": w * habit(1, 18) / top_habit,
+        "A": w * 1 + (1 - w) * 1, "C": w * habit(19) / top_habit + (1 - w) * 1, "F": (1 - w) * 0.5,
+        "E": w * habit(0) / top_habit, "D": w * habit(18) / top_habit,
     }
     assert list(scores(answer))[:5] == sorted(expected, key=lambda item: (-expected[item], item))
     assert scores(answer) == pytest.approx({**expected, "G": None})
     by_item = {row[0]: row[1:] for row in rows(answer)}
     assert by_item == {
         "A": ("history", 3, ["B"], 3, "2026-10-20"),     # more history than co-purchase: history
-        "C": ("co_purchase", 2, ["B"], 1, "2026-10-01"),  # bought once, long ago: the cart put it there
+        "C": ("history", 1, ["B"], 1, "2026-10-01"),  # 0.8 × habit 0.645 / 2.27 > 0.2 × the cart's 1
         "F": ("co_purchase", 1, ["B"], None, None),
         "E": ("history", 1, [], 1, "2026-10-20"), "D": ("history", 1, [], 1, "2026-10-02"),
         "G": ("popular", 0, [], None, None),

@@ -82,6 +82,7 @@ CASES = [  # (method, documented path, actual path, request keywords, expected s
     ("get", "/recommendations/cart", "/recommendations/cart", {"params": {"items": "ITEM", "user_id": "user-000001"}}, 200),
     ("post", "/recommendations/cart", "/recommendations/cart", {"json": {"items": ["ITEM"], "user_id": "user-000001"}},
      200),
+    ("get", "/recommendations/tuning", "/recommendations/tuning", {}, 200),
     ("get", "/products/popular", "/products/popular", {"params": {"by": "views", "days": "3"}}, 200),
     ("get", "/products/{item_id}/also-viewed", "/products/ITEM/also-viewed", {}, 200),
     ("put", "/logs/{doc_id}", "/logs/openapi-1", {"json": {"log_type": "access", "item_id": "ITEM"}}, 201),

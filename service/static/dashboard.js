@@ -213,6 +213,44 @@ async function explore() {
   markLoaded(section);
 }
 
+function withInterval(value, [low, high]) {
+  return `${value.toFixed(3)} (${low.toFixed(3)}–${high.toFixed(3)})`;
+}
+
+async function showTuning() {
+  const section = document.getElementById("tuning");
+  try {
+    const answer = await ask(section, "/recommendations/tuning");
+    if (!answer) return;
+    showError(section, answer.refused ? new Error(`stored tuning refused: ${answer.refused}`) : null);
+    const settings = section.querySelector("#tuning-settings tbody");
+    settings.replaceChildren();
+    for (const [name, value] of Object.entries(answer.settings)) {
+      const row = settings.insertRow();
+      row.dataset.setting = name;
+      cell(row, name);
+      cell(row, value === null ? "none" : String(value), "value");
+      cell(row, answer.sources[name], "source");
+    }
+    const report = answer.report;
+    const table = section.querySelector("#tuning-table tbody");
+    table.replaceChildren();
+    document.getElementById("tuning-summary").textContent = report
+      ? `tuned ${report.tuned_at} on ${report.orders} orders: ${report.asked_users} of ${report.returning_users} ` +
+        `returning users asked${report.sampled ? " (a sample)" : ""}, ${report.cold_start_users} cold start`
+      : "no tuning stored yet: run couchrec tune";
+    for (const row of report ? report.table : []) {
+      const tr = table.insertRow();
+      cell(tr, row.ranking, "ranking");
+      cell(tr, withInterval(row.hit_rate, row.hit_rate_ci), "hit-rate");
+      cell(tr, withInterval(row.mrr, row.mrr_ci), "mrr");
+    }
+  } catch (error) {
+    showError(section, error);
+  }
+  markLoaded(section);
+}
+
 function setUpExplorer() {
   const form = document.querySelector("#explorer-form");
   const { scores, default: chosen } = JSON.parse(document.getElementById("scores").textContent);
@@ -230,6 +268,11 @@ async function start() {
   const form = document.querySelector("#top-products-form");
   form.addEventListener("change", showTopProducts);
   const topProducts = showTopProducts();
+  document.querySelector("#tuning-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    showTuning();
+  });
+  const tuning = showTuning();
   try {
     const groups = await showPageTypes();
     await setUpOverTime(groups.map((g) => g.page_type));
@@ -238,6 +281,7 @@ async function start() {
     document.querySelector("#page-types .hint").textContent = error.message;
   }
   await topProducts;
+  await tuning;
   document.body.dataset.ready = "true";
 }
 
