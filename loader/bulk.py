@@ -21,6 +21,7 @@ import hashlib
 import json
 import sys
 import time
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -192,6 +193,7 @@ class RejectsFile:
 
 
 PLACE_SAVE_SECONDS = 5.0
+WRITES_IN_FLIGHT = 2
 
 
 class LoadPlace:
@@ -239,10 +241,12 @@ def load_stream(
     settled.
 
     Batches are pipelined: while one is being written, the next is read and
-    validated (one write in flight, so memory stays at two batches).
+    validated, with up to WRITES_IN_FLIGHT writes under way (so CouchDB can store one batch on each
+    core while the next is validated here; memory stays at WRITES_IN_FLIGHT + 1 batches). Batches
+    are settled in the order they were read, so `settled` always counts a prefix of the stream.
     """
     now = datetime.now(timezone.utc)
-    in_flight: tuple[int, list[tuple[Record, PendingLog]], Future] | None = None
+    in_flight: deque[tuple[int, list[tuple[Record, PendingLog]], Future]] = deque()
     records = iter(read_records(stream, fmt))
     summary.resumed += sum(1 for _ in islice(records, skip))
     summary.read += skip
@@ -256,7 +260,7 @@ def load_stream(
         settled(done)
         advance()
 
-    with ThreadPoolExecutor(max_workers=1) as writer:
+    with ThreadPoolExecutor(max_workers=WRITES_IN_FLIGHT) as writer:
         for batch in chunks(records, batch_size):
             writable: list[tuple[Record, PendingLog]] = []
             for record in batch:
@@ -270,11 +274,11 @@ def load_stream(
                 except ValidationError as exc:
                     summary.add(REJECTED)
                     rejects.write(source, record.position, str(exc), record.data)
-            if in_flight is not None:
-                settle(*in_flight)
-            in_flight = (len(batch), writable, writer.submit(write_logs, couch, [pending for _, pending in writable]))
-        if in_flight is not None:
-            settle(*in_flight)
+            if len(in_flight) == WRITES_IN_FLIGHT:
+                settle(*in_flight.popleft())
+            in_flight.append((len(batch), writable, writer.submit(write_logs, couch, [p for _, p in writable])))
+        while in_flight:
+            settle(*in_flight.popleft())
 
 
 def count_outcome(summary: LoadSummary, rejects: RejectsFile, source: str, record: Record, outcome: Outcome) -> None:
