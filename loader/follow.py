@@ -7,10 +7,8 @@ means a full rebuild first), it long-polls for the documents that feed it
 views for the page-time summaries), brings the documents of every key they touch
 up to date in one batch (`Derivation.update`: the lists merge the new orders'
 pairs into the stored lists; the summaries recompute their days from the views),
-writes them, and only then stores the feed's `last_seq`. The batch is pinned in
-the checkpoint first (its documents' ids and its end), so a crash replays those
-very documents to the same end, however the feed has grown, and a derivation
-that counts (the neighbour lists' tallies) can tell what it already counted. Sequences are opaque and passed back as given,
+writes them, and only then stores the feed's `last_seq`: a crash anywhere replays
+the batch, which is harmless. Sequences are opaque and passed back as given,
 never compared. On PouchDB Server (no `_selector` filter for `_changes`, no
 long-poll timeout) the feed is polled unfiltered and the derivation picks its
 documents out.
@@ -80,15 +78,13 @@ class Follower:
     def step(self) -> int:
         """Take one batch of changes (waiting up to wait_ms for one); return how many it held."""
         if self.checkpoint is None:
-            self.checkpoint = read_checkpoint(self.target, self.derivation.part)
+            self.checkpoint = read_checkpoint(self.target)
             if self.checkpoint is None:
                 self.say(f"no {self.derivation.name} yet: rebuilding them all")
                 done = rebuild(self.derivation, settle=self.settle)
                 self.say(f"rebuilt {done.items} {self.derivation.name} in {done.seconds:.1f} s")
-                self.checkpoint = read_checkpoint(self.target, self.derivation.part)
+                self.checkpoint = read_checkpoint(self.target)
                 self.settling.clear()
-        if self.checkpoint.get("batch") and not self.settling:
-            return self.replay(self.checkpoint["batch"])
         since = self.settling[-1].next_since if self.settling else self.checkpoint["seq"]
         wait = self.wait_ms if not self.settling else max(0, int((self.settling[0].due - time.monotonic()) * 1000))
         started = time.monotonic()
@@ -101,9 +97,7 @@ class Follower:
         feeding = [doc for doc, keys in touches if keys]
         items = {key for _, keys in touches for key in keys}
         if items:
-            if not self.settling and not self.settle:  # pinned, so a crash replays these very documents
-                self.save(since, {"next": body["last_seq"], "ids": [doc["_id"] for doc in feeding]})
-            self.bring_up_to_date(lambda: self.derivation.update(feeding, body["last_seq"]))
+            self.bring_up_to_date(lambda: self.derivation.update(feeding))
         self.changes_seen += len(body["results"])
         if self.settle and items:
             self.settling.append(Batch(items, time.monotonic() + self.settle, body["last_seq"]))
@@ -113,14 +107,6 @@ class Follower:
             self.settling[-1].next_since = body["last_seq"]
         self.settle_due()
         return len(body["results"])
-
-    def replay(self, batch: dict) -> int:
-        """The batch a crash interrupted, as pinned in the checkpoint: the same documents and the same end,
-        however far the feed has grown since."""
-        docs = list(self.couch.get_docs(batch["ids"]).values())
-        self.bring_up_to_date(lambda: self.derivation.update(docs, batch["next"]))
-        self.save(batch["next"])
-        return len(docs)
 
     def settle_due(self) -> None:
         """Recompute the batches whose settle time has passed; advance the checkpoint past them."""
@@ -139,8 +125,8 @@ class Follower:
         self.seconds["writes"] += time.monotonic() - computed
         self.batches += 1
 
-    def save(self, seq, batch: dict | None = None) -> None:
-        self.checkpoint = write_checkpoint(self.target, self.derivation.part, seq, self.checkpoint, batch)
+    def save(self, seq) -> None:
+        self.checkpoint = write_checkpoint(self.target, seq, self.checkpoint)
 
     def catch_up(self) -> None:
         """Process every change already in the feed, settle included, then return (for tests and benchmarks)."""

@@ -24,10 +24,10 @@ import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Iterable
 
 from loader.couch import Couch, carry_deadline
-from loader.derived import derived_db, in_parts, read_checkpoint, write_over
+from loader.derived import derived_db, read_checkpoint, write_over
 from loader.follow import read_changes
 from loader.pagetimes import DDOC, QUANTILES, STATS_VIEW, Bound, page_time_groups, view_order
 from loader.viewcache import ViewCache
@@ -76,7 +76,6 @@ class PageSummaries:
     couch: Couch
     name = "page-time summaries"
     selector = PAGE_VIEW_SELECTOR
-    part = ""  # one worker keeps them
 
     def __post_init__(self):
         self.target = summaries_db(self.couch)
@@ -102,10 +101,7 @@ class PageSummaries:
         with ThreadPoolExecutor(max_workers=QUERY_THREADS) as pool:
             return [doc for docs in pool.map(summaries, sorted(set(cells))) for doc in docs]
 
-    def compute_all(self, cells: list[Cell], batch: int) -> Iterator[tuple[list[Cell], list[dict]]]:
-        return in_parts(self.compute, cells, batch)
-
-    def update(self, docs: list[dict], upto) -> list[dict]:
+    def update(self, docs: list[dict]) -> list[dict]:
         return self.compute({cell for doc in docs for cell in self.touched(doc)})
 
     def write(self, docs: list[dict]) -> int:

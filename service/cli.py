@@ -19,7 +19,6 @@ from loader import (baskets, bulk, derived, designdocs, evaluate, follow, indexi
 from loader import devdb as local_db
 from loader.couch import Couch, CouchError, CouchUnavailable, redact
 from loader.generate import PROFILES
-from loader.shards import Shard
 from loader.generate import generate as generate_docs
 from loader.settings import Settings, SettingsError
 
@@ -382,20 +381,15 @@ def rebuild_command(name: str, batch: int, quiet: bool, unit: str) -> None:
     try:
         indexing.warm_views(couch, designdocs.compile_for(couch), say=lambda line: click.echo(line, err=True),
                             timeout=3600)
-        with tqdm(total=0, unit=unit, disable=quiet, file=sys.stderr) as bar:  # shows the rate and the time left
+        with tqdm(total=0, unit=unit, disable=quiet, file=sys.stderr) as bar:
             def progress(done: int, total: int) -> None:
                 bar.total = total
-                if not bar.n and done:  # resumed: the rate counts this run's keys only
-                    bar.initial = bar.n = done
                 bar.update(done - bar.n)
             done = derived.rebuild(derivation, batch=batch, progress=progress, settle=derived.default_settle(couch))
     except (CouchUnavailable, CouchError) as exc:
-        raise click.ClickException(f"{database_trouble(exc, couch).message} Rerun the same command: it resumes "
-                                   "after the last part written.") from None
+        raise database_trouble(exc, couch) from None
     except (indexing.BuildTimeout, indexing.BuildFailed) as exc:
         raise click.ClickException(str(exc)) from None
-    if done.resumed:
-        click.echo(f"resumed an interrupted rebuild: {done.resumed} {derivation.name} were written before it stopped")
     click.echo(f"{done.items} {derivation.name} written to {derivation.target.db} in {done.seconds:.1f} s")
 
 
@@ -404,8 +398,7 @@ def rebuild_group(name: str, summary: str, rebuild_help: str, unit: str) -> None
     group = main.group(name, help=summary)(lambda: None)
 
     @group.command("rebuild", help=rebuild_help + "\n\nSafe while logs are written and while `couchrec worker` "
-                   "runs: what changes during the rebuild is replayed by the worker. Interrupted, the same command "
-                   "resumes after the last part written.")
+                   "runs: what changes during the rebuild is replayed by the worker.")
     @click.option("--batch", default=200, show_default=True, type=click.IntRange(1, 10_000),
                   help="Keys computed and written per _bulk_docs request.")
     @click.option("--quiet", is_flag=True, help="No progress bar.")
@@ -431,31 +424,17 @@ def stop_now(*_) -> None:
                    "Defaults to 5 on a cluster, 0 on a single node.")
 @click.option("--only", type=click.Choice(["neighbours", "page-times"]), default=None,
               help="Keep just this derived database fresh (default: both).")
-@click.option("--shard", default="0/1", show_default=True, metavar="I/W",
-              help="This worker's share of the neighbour lists when W workers share them: the items whose "
-                   "hash is I modulo W, with a checkpoint and best sellers of its own. The page-time "
-                   "summaries are kept by worker 0 only.")
-def worker(batch: int, settle: float | None, only: str | None, shard: str):
+def worker(batch: int, settle: float | None, only: str | None):
     """Keep the neighbour lists and page-time summaries fresh: follow the changes feed until stopped
     (Ctrl-C or SIGTERM), one thread each.
 
     Builds a derived database first when it has none. Database outages are reported and retried."""
-    try:
-        share = Shard.parse(shard)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--shard") from None
     couch = connect(timeout=60)
     stopping = threading.Event()
-    kept = {"neighbours": neighbours.NeighbourLists(couch, settings().neighbours_k, shard=share)}
-    if share.index == 0:
-        kept["page-times"] = pagesummaries.PageSummaries(couch)
     threads = [threading.Thread(target=follow.follow, daemon=True, name=name, kwargs=dict(
         derivation=derivation, batch=batch, settle=settle, stop=stopping.is_set,
-        say=lambda line, name=name: click.echo(f"{time.strftime('%H:%M:%S')} [{name}{share.suffix}] {line}",
-                                               err=True)))
-        for name, derivation in kept.items() if only in (None, name)]
-    if not threads:
-        raise click.UsageError(f"--only {only} with --shard {share}: the page-time summaries are kept by worker 0")
+        say=lambda line, name=name: click.echo(f"{time.strftime('%H:%M:%S')} [{name}] {line}", err=True)))
+        for name, derivation in derivations(couch).items() if only in (None, name)]
     signal.signal(signal.SIGTERM, stop_now)  # safe at any point: an unfinished batch is replayed on restart
     for thread in threads:
         thread.start()

@@ -210,10 +210,7 @@ def test_cluster_topology():
     replicas = [name for name, service in services.items() if "COUCHREC_INGEST_KEYS" in service.get("environment", {})]
     assert replicas == ["service1", "service2"]
     assert services["service1"] == services["service2"], "the replicas are alike"
-    workers = {name: service["command"] for name, service in services.items()
-               if service.get("command", [])[1:2] == ["worker"]}
-    assert workers == {f"worker{n}": ["couchrec", "worker", "--shard", f"{n}/2"] for n in range(2)}
-    assert services["worker0"]["environment"] == services["worker1"]["environment"]
+    assert services["worker"]["command"] == ["couchrec", "worker"]
 
 
 def test_cluster_proxy_sends_to_services_that_exist():
@@ -225,5 +222,5 @@ def test_cluster_proxy_sends_to_services_that_exist():
     assert targets["couchdb"] == [("couchdb1", "5984"), ("couchdb2", "5984"), ("couchdb3", "5984")]
     for host, _ in targets["couchrec"] + targets["couchdb"]:
         assert host in services
-    for service_name in ("designdocs", "worker0", "worker1", "service1", "service2"):
+    for service_name in ("designdocs", "worker", "service1", "service2"):
         assert "@proxy:5984" in services[service_name]["environment"]["COUCHDB_URL"]

@@ -7,29 +7,21 @@ import signal
 import subprocess
 import sys
 import threading
-from collections import Counter
 import time
 from pathlib import Path
-
-import pytest
 
 from loader.couch import Couch
 from loader.designdocs import compile_for
 from loader.indexing import warm_views
 from loader.evaluate import THROUGH_LISTS, evaluate
 from loader.baskets import Basket
-from loader.derived import REBUILD_ID, db_exists, is_cluster, pending_changes, read_checkpoint
+from loader.derived import db_exists, is_cluster, pending_changes, read_checkpoint
 from loader.follow import Follower, follow
 from loader.ingest import PendingLog, write_logs
 from loader.bestsellers import DEFAULT_P, BestSellers, read_best_sellers
-from loader.tally import Tally
-from loader.neighbours import (LIST_SCORES, PREFIX, ListReader, NeighbourLists, compute_lists,
+from loader.neighbours import (LIST_SCORES, PREFIX, ListReader, NeighbourList, NeighbourLists, compute_lists,
                                lists_db, rebuild)
-from loader.asof import AsOf
-from loader.orders import order_items
-from loader.couch import CouchUnavailable
-from loader.purchases import all_purchase_counts, purchase_counts
-from loader.tally import TALLY_PREFIX, counts_as_of
+from loader.purchases import all_purchase_counts
 from loader.recommend import recommend
 from loader.viewcache import ViewCache
 from tests.eventually import eventually
@@ -153,123 +145,11 @@ def test_short_lists_merged_from_new_orders_stay_the_exact_top_k(lists_cleanup):
     shop = lists_cleanup
     write(shop, fixture_logs())
     eventually(lambda: rebuilt_exactly(shop, k=3), timeout=60)
-    worker = Follower(NeighbourLists(shop, 3, size=5), batch=7, settle=3.0 if is_cluster(shop) else 0.0, wait_ms=0)
+    worker = Follower(NeighbourLists(shop, 3), batch=7, settle=3.0 if is_cluster(shop) else 0.0, wait_ms=0)
     for round_number in range(3):
         write(shop, random_orders(random.Random(10 + round_number), 25, f"m{round_number}"))
         eventually(lambda: worker.catch_up() or assert_lists_exact(shop, k=3), timeout=30)
     assert worker.batches >= 3
-    tallies = [doc for doc in lists_db(shop).all_docs() if doc["_id"].startswith(TALLY_PREFIX)]
-    assert any(doc["floor"] for doc in tallies)  # 5 counts kept of up to 29: bounds were kept, and held
-
-
-class ViewCountingCouch(Couch):
-    """The real database, noting every `co_purchase` read and how many keys it asked for."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.pair_reads: list[int] = []
-
-    def query_view(self, ddoc: str, view: str, **params) -> dict:
-        if view == "co_purchase":
-            self.pair_reads.append(len(params.get("keys", [])))
-        return super().query_view(ddoc, view, **params)
-
-
-def test_the_worker_counts_new_orders_without_reading_pairs_from_the_views(lists_cleanup):
-    """After a tally's first touch (read from the views, brought back to the batch's end), new orders are
-    counted into it: no co_purchase read at all while every tally keeps its whole neighbourhood."""
-    shop = lists_cleanup
-    write(shop, random_orders(random.Random(13), 60, "base"))
-    eventually(lambda: rebuilt_exactly(shop), timeout=60)
-    counting = ViewCountingCouch(shop.url, shop.db)
-    worker = Follower(NeighbourLists(counting), wait_ms=0, settle=3.0 if is_cluster(shop) else 0.0)
-    write(shop, [PendingLog(f"touch-{n}", {"log_type": "checkout", "order_id": f"touch-{n}", "items": ITEMS[n::3],
-                                           "timestamp": "2026-10-03T12:00:00.000Z"}) for n in range(3)])
-    eventually(lambda: worker.catch_up() or assert_lists_exact(shop), timeout=30)
-    assert counting.pair_reads  # rebuilt lists don't say which orders they count: read whole once
-    counting.pair_reads.clear()
-    for round_number in range(3):
-        write(shop, random_orders(random.Random(14 + round_number), 20, f"count{round_number}"))
-        eventually(lambda: worker.catch_up() or assert_lists_exact(shop), timeout=30)
-    if not is_cluster(shop):  # there the settle pass reads every batch's items again
-        assert counting.pair_reads == []
-
-
-class CrashingLists(NeighbourLists):
-    """Writes the first half of a batch's documents, then dies as a killed worker would."""
-
-    def write(self, docs: list[dict]) -> int:
-        super().write(docs[:len(docs) // 2])
-        raise CouchUnavailable("killed mid-batch")
-
-
-def test_a_batch_cut_short_is_replayed_as_pinned_and_counted_once(lists_cleanup):
-    shop = lists_cleanup
-    write(shop, random_orders(random.Random(15), 40, "base"))
-    eventually(lambda: rebuilt_exactly(shop), timeout=60)
-    follower(shop).catch_up()
-    write(shop, random_orders(random.Random(16), 30, "first"))
-    crashing = Follower(CrashingLists(shop), wait_ms=0)
-    eventually(lambda: check_pending(shop), timeout=20)
-    try:
-        crashing.catch_up()
-        raise AssertionError("the batch was not cut short")
-    except CouchUnavailable:
-        pass
-    assert read_checkpoint(lists_db(shop))["batch"]["ids"]
-    write(shop, random_orders(random.Random(17), 30, "after"))  # the feed grows past the pinned batch
-    eventually(lambda: follower(shop).catch_up() or assert_lists_exact(shop), timeout=30)
-
-
-def test_view_reads_are_brought_back_to_a_feed_position(lists_cleanup):
-    shop = lists_cleanup
-    if is_cluster(shop):
-        pytest.skip("a cluster's view seq and feed can come from different shard copies: the worker reads "
-                    "from the views there, and its settle pass makes the lists exact (the tests above)")
-    write(shop, random_orders(random.Random(18), 30, "before"))
-    position = shop.db_request("GET", "_changes", params={"since": "now"}).json()["last_seq"]
-    then = purchase_counts(shop.query_view, ITEMS)
-    write(shop, random_orders(random.Random(19), 30, "after"))
-    assert purchase_counts(shop.query_view, ITEMS) != then
-    now = shop.db_request("GET", "_changes", params={"since": "now"}).json()["last_seq"]
-    couchdb = shop.server_info().vendor == "couchdb"
-    write(shop, random_orders(random.Random(20), 30, "later"))  # read lazily, the index may stop before these
-    assert counts_as_of(shop, AsOf(shop, now, couchdb=couchdb), ITEMS) == purchase_counts_at(shop, now)
-    assert counts_as_of(shop, AsOf(shop, position, couchdb=couchdb), ITEMS) == then
-
-
-def purchase_counts_at(shop: Couch, position) -> dict:
-    """n_a of every item as of a feed position, counted from the orders up to it."""
-    after = {change["id"] for change in shop.db_request("GET", "_changes", params={"since": position}).json()["results"]}
-    counts = Counter(item for doc in shop.all_docs() if doc["_id"] not in after for item in order_items(doc))
-    return dict(counts)
-
-
-class KeyCountingCouch(Couch):
-    """The real database, noting how many keys each `co_purchase` query asks for."""
-
-    pair_keys: list[int]
-
-    def query_view(self, ddoc: str, view: str, **params) -> dict:
-        if view == "co_purchase" and "keys" in params:
-            self.pair_keys.append(len(params["keys"]))
-        return super().query_view(ddoc, view, **params)
-
-
-def test_a_500_item_order_is_paired_as_the_view_pairs_it(lists_cleanup):
-    """The view pairs an order's first 50 distinct items: the worker asks for no other pair (at most 1,225 keys)."""
-    shop = lists_cleanup
-    write(shop, fixture_logs() + random_orders(random.Random(12), 30, "r"))
-    eventually(lambda: rebuilt_exactly(shop), timeout=60)
-    big = ["A", "p3"] + [f"big{n}" for n in range(467)] + ITEMS[::-1] + ["A"]
-    write(shop, [PendingLog("order-big", {"log_type": "checkout", "order_id": "big", "items": big,
-                                          "timestamp": "2026-10-09T12:00:00.000Z"})])
-    counting = KeyCountingCouch(shop.url, shop.db)
-    counting.pair_keys = []
-    worker = Follower(NeighbourLists(counting), settle=3.0 if is_cluster(shop) else 0.0, wait_ms=0)
-    eventually(lambda: worker.catch_up() or assert_lists_exact(shop), timeout=60)
-    assert max(counting.pair_keys, default=0) <= 1225
-    assert stored(shop)["big0"][0] == 1 and "p29" not in dict(stored(shop)["big0"][1])  # p29 is past the first 50
 
 
 def check_pending(shop):
@@ -377,30 +257,6 @@ def test_the_rebuild_command_reports_what_it_wrote(lists_cleanup):
     eventually(rebuilt_by_the_command, timeout=60)
 
 
-class Interrupted(Exception):
-    """Stands for a rebuild stopped mid-way (Ctrl-C, a crash)."""
-
-
-def test_an_interrupted_rebuild_resumes_where_it_stopped(lists_cleanup):
-    shop = lists_cleanup
-    write(shop, random_orders(random.Random(21), 80, "r"))
-    warm_views(shop, compile_for(shop), say=lambda line: None, timeout=300)
-
-    def stop_after_two_parts(done: int, total: int) -> None:
-        if done >= 10:
-            raise Interrupted
-
-    with pytest.raises(Interrupted):
-        rebuild(shop, batch=5, progress=stop_after_two_parts)
-    place = lists_db(shop).get_doc(REBUILD_ID)
-    assert place["done"] == 10
-    write(shop, random_orders(random.Random(22), 20, "between"))  # after its start: the worker's to replay
-    done = rebuild(shop, batch=5)
-    assert done.resumed == 10 and done.items == len(all_items(shop)) - 10
-    assert lists_db(shop).get_doc(REBUILD_ID) is None and done.checkpoint == place["start_seq"]
-    eventually(lambda: follower(shop).catch_up() or assert_lists_exact(shop), timeout=60)
-
-
 def test_the_worker_rides_out_an_outage(lists_cleanup):
     shop = lists_cleanup
     write(shop, fixture_logs())
@@ -433,6 +289,6 @@ def check_retrying(lines: list[str]) -> None:
 
 def test_a_list_read_from_two_moments_is_recognised():
     """n_ab can never exceed n_a: a list breaking that mixed two shard copies, and is read again."""
-    assert Tally("a", 3, {"b": 3, "c": 1}, 0).consistent
-    assert not Tally("a", 1, {"b": 3, "c": 1}, 0).consistent
-    assert Tally("new", 0, {}, 0).consistent
+    assert NeighbourList("a", 3, 9, {"b": 3, "c": 1}, True).consistent
+    assert not NeighbourList("a", 1, 9, {"b": 3, "c": 1}, True).consistent
+    assert NeighbourList("new", 0, 9, {}, True).consistent

@@ -1,6 +1,5 @@
 """Rules written twice, in JavaScript for CouchDB's maps (designdocs/_lib/) and in Python for the worker
-and the page-time summaries (an order's items, the items it pairs, a page view's day), give the same
-answer on the same random documents.
+and the page-time summaries, give the same answer on the same random documents.
 
 The JavaScript runs in QuickJS, as the reduce verifier runs it (loader/verify.py). An order's items
 are compared on any document at all; a page view's key on the documents `validate_doc_update` lets
@@ -18,7 +17,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from loader.designdocs import TARGETS, function_source
-from loader.orders import order_items, paired_items
+from loader.neighbours import order_items
 from loader.pagesummaries import cell_of
 from loader.verify import JsFunctions
 
@@ -61,7 +60,6 @@ PAGE_VIEWS = st.fixed_dictionaries({
 }, optional={"item_id": st.text(alphabet="ab", min_size=1, max_size=3)})
 
 JS_ORDER_ITEMS = js_function("order_items")
-JS_PAIRED_ITEMS = js_function("paired_items")
 JS_PAGE_VIEW_KEY = js_function("page_view_key")
 VALIDATE = JsFunctions(validate_source=function_source(DESIGNDOCS / "logs" / "validate_doc_update.js", TARGETS[0]))
 
@@ -70,12 +68,6 @@ VALIDATE = JsFunctions(validate_source=function_source(DESIGNDOCS / "logs" / "va
 @given(ORDERS)
 def test_an_orders_items_are_the_same_in_both_languages(doc):
     assert order_items(doc) == JS_ORDER_ITEMS(doc)
-
-
-@settings(max_examples=100, deadline=None)
-@given(st.lists(st.text(alphabet="abcdefgh", min_size=1, max_size=3), max_size=120, unique=True))
-def test_the_items_an_order_pairs_are_the_same_in_both_languages(items):
-    assert paired_items(items) == JS_PAIRED_ITEMS(items)
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
