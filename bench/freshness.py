@@ -13,6 +13,7 @@ from collections import Counter
 from bench.common import Size, build_seconds, fresh_db, update_seconds, write_all
 from loader.designdocs import compile_for, install_all
 from loader.generate import generate
+from loader.orders import order_items, paired_items
 from loader.recommend import recommend
 from loader.viewcache import ViewCache
 
@@ -30,9 +31,7 @@ def centralized_pairs(couch) -> Counter:
     """What a service without views would do: read everything, count every pair."""
     pairs: Counter = Counter()
     for doc in couch.all_docs():
-        if doc.get("log_type") == "checkout":
-            items = sorted({line if isinstance(line, str) else line["item_id"] for line in doc["items"]})[:50]
-            pairs.update(itertools.permutations(items, 2))
+        pairs.update(itertools.permutations(paired_items(order_items(doc)), 2))
     return pairs
 
 

@@ -33,7 +33,8 @@ from loader.indexing import warm_views
 from loader.derived import is_cluster
 from loader.follow import Follower
 from loader.generate import generate
-from loader.neighbours import DEFAULT_K, PREFIX, ListReader, NeighbourLists, lists_db, order_items, rebuild
+from loader.neighbours import DEFAULT_K, PREFIX, ListReader, NeighbourLists, lists_db, rebuild
+from loader.orders import order_items
 from loader.recommend import MAX_SEEDS, best_sellers, popular
 from loader.viewcache import ViewCache
 from tests.servers import LiveService

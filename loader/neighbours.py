@@ -22,14 +22,13 @@ from loader import derived
 from loader.bestsellers import BEST_SELLERS_ID, DEFAULT_P, BestSellers, read_best_sellers, with_counts
 from loader.couch import Couch, CouchError
 from loader.derived import Rebuild, derived_db, write_over
+from loader.orders import ORDER_SELECTOR, order_items, order_pairs
 from loader.purchases import all_purchase_counts, order_count, purchase_counts
 
 DEFAULT_K = 100
 LIST_SCORES = ("count", "confidence")  # top-K by n_ab is exactly top-K by these
 SUFFIX = "-neighbours"
 PREFIX = "n:"  # item ids may start with "_", document ids may not
-ORDER_TYPES = ("checkout", "purchase")
-ORDER_SELECTOR = {"log_type": {"$in": list(ORDER_TYPES)}}
 QUERY_THREADS = 4
 TORN_READ_ATTEMPTS = 5
 TORN_READ_PAUSE = 1.0
@@ -63,17 +62,6 @@ class NeighbourList:
 def lists_db(couch: Couch) -> Couch:
     """The derived database beside the log database `couch`."""
     return derived_db(couch, SUFFIX)
-
-
-def order_items(doc: dict | None) -> list[str]:
-    """The distinct item ids of an order document (as designdocs/_lib/order_items.js reads them)."""
-    if not doc or doc.get("log_type") not in ORDER_TYPES:
-        return []
-    lines = [doc.get("item_id")] if doc["log_type"] == "purchase" else doc.get("items")
-    if not isinstance(lines, list):  # as the JS reads it: anything but an array holds no items
-        return []
-    ids = [line.get("item_id") if isinstance(line, dict) else line for line in lines]
-    return list(dict.fromkeys(item for item in ids if isinstance(item, str)))
 
 
 def top_k(pairs: dict[str, int], k: int) -> dict[str, int]:
@@ -112,7 +100,7 @@ def updated_lists(couch: Couch, target: Couch, orders: list[list[str]], *, k: in
     without a list, or whose merged list is torn (n_a below some n_ab), is computed from its range."""
     items = sorted({item for order in orders for item in order})
     # [a, b] and [b, a] count alike, so one key serves both lists
-    pairs = sorted({(a, b) for order in orders for a in order for b in order if a < b})
+    pairs = sorted({pair for order in orders for pair in order_pairs(order)})
     with ThreadPoolExecutor(max_workers=3) as pool:  # the stored lists and the counts, while the pairs are read
         reads = [pool.submit(ListReader(target).read, items), pool.submit(purchase_counts, couch.query_view, items),
                  pool.submit(order_count, couch.query_view)]

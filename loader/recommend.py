@@ -26,6 +26,7 @@ from datetime import date, timedelta
 from loader import bestsellers
 from loader.couch import carry_deadline
 from loader.neighbours import LIST_SCORES, ListReader
+from loader.orders import PAIRED_ITEMS
 from loader.purchases import order_count, purchase_counts
 from loader.scoring import scorer
 from loader.viewcache import ViewCache
@@ -34,7 +35,7 @@ DEFAULT_SCORE = "confidence"  # chosen in docs/evaluation.md
 DEFAULT_MIN_SUPPORT = 1
 SCORES_USING_N = ("lift", "llr")  # the others need no order count, so no query for it
 SCORES_USING_N_B = ("jaccard", "cosine", "lift", "llr")  # count and confidence need only the seeds' n_a
-MAX_SEEDS = 50
+MAX_SEEDS = PAIRED_ITEMS  # a cart is paired with its candidates as an order's items are
 MAX_SESSIONS = 500  # sessions read per "also viewed" question
 POPULAR_KINDS = {"purchases": ("purchase", "item_purchases"), "views": ("view", "item_views")}
 

@@ -152,6 +152,33 @@ def test_short_lists_merged_from_new_orders_stay_the_exact_top_k(lists_cleanup):
     assert worker.batches >= 3
 
 
+class KeyCountingCouch(Couch):
+    """The real database, noting how many keys each `co_purchase` query asks for."""
+
+    pair_keys: list[int]
+
+    def query_view(self, ddoc: str, view: str, **params) -> dict:
+        if view == "co_purchase" and "keys" in params:
+            self.pair_keys.append(len(params["keys"]))
+        return super().query_view(ddoc, view, **params)
+
+
+def test_a_500_item_order_is_paired_as_the_view_pairs_it(lists_cleanup):
+    """The view pairs an order's first 50 distinct items: the worker asks for no other pair (at most 1,225 keys)."""
+    shop = lists_cleanup
+    write(shop, fixture_logs() + random_orders(random.Random(12), 30, "r"))
+    eventually(lambda: rebuilt_exactly(shop), timeout=60)
+    big = ["A", "p3"] + [f"big{n}" for n in range(467)] + ITEMS[::-1] + ["A"]
+    write(shop, [PendingLog("order-big", {"log_type": "checkout", "order_id": "big", "items": big,
+                                          "timestamp": "2026-10-09T12:00:00.000Z"})])
+    counting = KeyCountingCouch(shop.url, shop.db)
+    counting.pair_keys = []
+    worker = Follower(NeighbourLists(counting), settle=3.0 if is_cluster(shop) else 0.0, wait_ms=0)
+    eventually(lambda: worker.catch_up() or assert_lists_exact(shop), timeout=60)
+    assert max(counting.pair_keys, default=0) <= 1225
+    assert stored(shop)["big0"][0] == 1 and "p29" not in dict(stored(shop)["big0"][1])  # p29 is past the first 50
+
+
 def check_pending(shop):
     lag = pending_changes(NeighbourLists(shop))
     assert lag is not None and lag["pending_changes"]

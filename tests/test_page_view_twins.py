@@ -1,10 +1,8 @@
-"""Rules written twice, in JavaScript for CouchDB's maps (designdocs/_lib/) and in Python for the worker
-and the page-time summaries, give the same answer on the same random documents.
-
-The JavaScript runs in QuickJS, as the reduce verifier runs it (loader/verify.py). An order's items
-are compared on any document at all; a page view's key on the documents `validate_doc_update` lets
-into the database, since those are all a view ever sees.
-"""
+"""A page view's day, written twice (designdocs/_lib/page_view_key.js for the page-time views,
+loader/pagesummaries.py's `cell_of` for the summaries), is the same on the same random documents:
+those `validate_doc_update` lets into the database, since those are all a view ever sees. The JS
+runs in QuickJS, as the reduce verifier runs it (loader/verify.py). An order's items and pairs
+have their own twin test (tests/test_pairing.py)."""
 
 from __future__ import annotations
 
@@ -17,7 +15,6 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from loader.designdocs import TARGETS, function_source
-from loader.neighbours import order_items
 from loader.pagesummaries import cell_of
 from loader.verify import JsFunctions
 
@@ -32,14 +29,6 @@ def js_function(name: str):
     return lambda value: json.loads(context.get("call")(json.dumps(value)))
 
 
-ITEM_IDS = st.one_of(st.text(alphabet="ab_$1", max_size=3), st.integers(-2, 2), st.none(), st.booleans())
-LINES = st.lists(st.one_of(ITEM_IDS, st.fixed_dictionaries({"item_id": ITEM_IDS}, optional={"quantity": st.integers(0, 3)}),
-                           st.lists(ITEM_IDS, max_size=2)), max_size=8)
-ORDERS = st.fixed_dictionaries(
-    {"log_type": st.sampled_from(["checkout", "purchase", "access", "page_view", "cart"])},
-    optional={"items": st.one_of(LINES, st.text(max_size=4), st.dictionaries(st.text(max_size=2), ITEM_IDS, max_size=2),
-                                 st.none(), st.integers()),
-              "item_id": ITEM_IDS})
 MOMENTS = st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2100, 12, 31), timezones=st.just(timezone.utc))
 STAMPS = MOMENTS.map(lambda m: m.isoformat(timespec="milliseconds").replace("+00:00", "Z"))
 
@@ -59,15 +48,8 @@ PAGE_VIEWS = st.fixed_dictionaries({
                               st.one_of(st.booleans(), st.text(max_size=3), st.floats(-5, -0.1))),
 }, optional={"item_id": st.text(alphabet="ab", min_size=1, max_size=3)})
 
-JS_ORDER_ITEMS = js_function("order_items")
 JS_PAGE_VIEW_KEY = js_function("page_view_key")
 VALIDATE = JsFunctions(validate_source=function_source(DESIGNDOCS / "logs" / "validate_doc_update.js", TARGETS[0]))
-
-
-@settings(max_examples=200, deadline=None)
-@given(ORDERS)
-def test_an_orders_items_are_the_same_in_both_languages(doc):
-    assert order_items(doc) == JS_ORDER_ITEMS(doc)
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
