@@ -32,7 +32,8 @@ from loader.designdocs import compile_for
 from loader.follow import Follower
 from loader.generate import generate
 from loader.indexing import wait_until_built
-from loader.neighbours import NeighbourLists, lists_db, order_items
+from loader.neighbours import NeighbourLists, lists_db
+from loader.orders import order_items
 from loader.recommend import recommend
 from loader.viewcache import ViewCache
 
