@@ -70,6 +70,7 @@ def describe_progress(couch: Couch, ddoc_name: str) -> str:
         tasks = [
             task for task in couch.active_tasks()
             if task.get("type") == "indexer" and task.get("design_document") == f"_design/{ddoc_name}"
+            and is_of_database(task.get("database", ""), couch.db)
         ]
     except (CouchError, CouchUnavailable) as exc:
         return f"progress unknown ({exc})"
@@ -79,6 +80,11 @@ def describe_progress(couch: Couch, ddoc_name: str) -> str:
     total = sum(task.get("total_changes", 0) for task in tasks)
     share = f" ({100 * done / total:.0f} %)" if total else ""
     return f"{done:,} of {total:,} changes indexed{share} by {len(tasks)} indexer task(s){pace(tasks, done, total)}"
+
+
+def is_of_database(task_database: str, db: str) -> bool:
+    """Is a task's database (a shard's path on CouchDB, `shards/00000000-7fffffff/shop.1700000000`) this one?"""
+    return task_database.split("/")[-1].rsplit(".", 1)[0] == db or task_database == db
 
 
 def pace(tasks: list[dict], done: int, total: int) -> str:
