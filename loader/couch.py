@@ -14,6 +14,8 @@ for what is left of it, and none is sent once it has passed.
 
 from __future__ import annotations
 
+import copy
+
 import json
 import os
 import time
@@ -190,6 +192,13 @@ class Couch:
 
     def __repr__(self) -> str:
         return f"Couch({redact(self.url)!r}, {self.db!r})"
+
+    def sibling(self, db: str) -> "Couch":
+        """Database `db` on the same server, through the same connections, with the same timeout, retries and
+        request observer (so its requests count in the metrics like this one's)."""
+        other = copy.copy(self)
+        other.db = db
+        return other
 
     # -- plumbing -------------------------------------------------------------
 

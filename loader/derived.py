@@ -11,13 +11,16 @@ drive any of them.
 from __future__ import annotations
 
 import time
+import json
 from dataclasses import dataclass
-from typing import Callable, Hashable, Iterable, Protocol
+from typing import Callable, Hashable, Iterable, Iterator, Protocol
 
 from loader.bulk import chunks
 from loader.couch import Couch, CouchError
 
 CHECKPOINT_ID = "_local/couchrec-worker"
+WORKERS_ID = "workers"  # how many workers share the database: see note_workers
+REBUILD_ID = "_local/couchrec-rebuild"  # an unfinished rebuild's place: where it started and the last key written
 CLUSTER_SETTLE = 5.0
 WRITE_ATTEMPTS = 5
 
@@ -27,6 +30,9 @@ class Derivation(Protocol):
     couch: Couch  # the log database it is derived from
     target: Couch  # the derived database
     selector: dict  # the log documents that feed it, as a `_changes` `_selector`
+    part: str  # "" or, for one of several workers sharing the database, its shard ("-0of2"): appended to
+    # the ids of its checkpoint and its rebuild's place
+    workers: int  # how many workers share the derived database
 
     def touched(self, doc: dict | None) -> set[Hashable]:
         """The keys whose documents a changed log document can alter."""
@@ -37,6 +43,10 @@ class Derivation(Protocol):
     def compute(self, keys: Iterable[Hashable]) -> list[dict]:
         """The documents of `keys`, computed from the views (`_id` set, no `_rev`)."""
 
+    def compute_all(self, keys: list[Hashable], batch: int) -> Iterator[tuple[list[Hashable], list[dict]]]:
+        """The documents of `keys` (in all_keys' order), computed from the views part by part: each part's
+        keys, in order, and their documents; memory bounded by a part, whatever the total."""
+
     def update(self, docs: list[dict]) -> list[dict]:
         """The documents changed log documents `docs` touch, brought up to date (may use the stored ones)."""
 
@@ -45,24 +55,46 @@ class Derivation(Protocol):
 
 
 def derived_db(couch: Couch, suffix: str) -> Couch:
-    return Couch(couch.url, couch.db + suffix, timeout=couch.timeout)
+    """The derived database beside the log database `couch`, opened as `couch` is (metrics, retries)."""
+    return couch.sibling(couch.db + suffix)
 
 
 def db_exists(couch: Couch) -> bool:
     return couch.db_request("HEAD", ok=(200, 404)).status_code == 200
 
 
-def read_checkpoint(target: Couch) -> dict | None:
+def read_checkpoint(target: Couch, part: str = "") -> dict | None:
     """The checkpoint, or None when there is none (or no derived database at all: also a 404)."""
-    return target.get_doc(CHECKPOINT_ID)
+    return target.get_doc(CHECKPOINT_ID + part)
 
 
-def write_checkpoint(target: Couch, seq: str | int, current: dict | None) -> dict:
+def write_checkpoint(target: Couch, seq: str | int, current: dict | None, part: str = "") -> dict:
     """Store the `_changes` seq the documents are complete up to (an opaque value, stored as given)."""
-    doc = {"_id": CHECKPOINT_ID, "seq": seq, "written_at": time.time(),
+    doc = {"_id": CHECKPOINT_ID + part, "seq": seq, "written_at": time.time(),
            **({"_rev": current["_rev"]} if current else {})}
-    doc["_rev"] = target.put_doc(CHECKPOINT_ID, doc)
+    doc["_rev"] = target.put_doc(doc["_id"], doc)
     return doc
+
+
+def note_workers(target: Couch, count: int) -> None:
+    """Record in the derived database how many workers share it now (document `workers`, listable where
+    `_local` documents are not), so a reader of its lag knows which checkpoints to read."""
+    current = target.get_doc(WORKERS_ID)
+    if (current or {"count": 1})["count"] != count:  # no document: one worker
+        try:
+            target.put_doc(WORKERS_ID, {"_id": WORKERS_ID, "count": count, **({"_rev": current["_rev"]} if current else {})})
+        except CouchError as exc:
+            if exc.status != 409:  # another worker of the same configuration wrote it first
+                raise
+
+
+def workers_checkpoints(target: Couch) -> list[dict]:
+    """The checkpoints of the workers keeping `target` now: the one worker's, or, where several share it
+    (`_local/couchrec-worker-0of2`, ...), each one's; a worker not started yet has none."""
+    noted = target.get_doc(WORKERS_ID)
+    count = noted["count"] if noted else 1
+    parts = [""] if count == 1 else [f"-{index}of{count}" for index in range(count)]
+    return [checkpoint for checkpoint in (read_checkpoint(target, part) for part in parts) if checkpoint]
 
 
 def write_over(target: Couch, docs: list[dict], recompute: Callable[[list[str]], list[dict]]) -> int:
@@ -98,46 +130,81 @@ def default_settle(couch: Couch) -> float:
     return CLUSTER_SETTLE if is_cluster(couch) else 0.0
 
 
+def in_parts(compute: Callable[[list], list[dict]], keys: list, batch: int) -> Iterator[tuple[list, list[dict]]]:
+    """compute_all for a derivation that computes any keys alike: `batch` keys at a time."""
+    for part in chunks(keys, batch):  # each part read at one moment, so a document never mixes two
+        yield part, compute(part)
+
+
 @dataclass
 class Rebuild:
     items: int
     seconds: float
     checkpoint: str | int | None  # the seq written as the worker's start, None when one was kept
+    resumed: int = 0  # keys an interrupted rebuild had written already, not computed again
+
+
+def same_key(a, b) -> bool:
+    """Keys compared as stored in JSON (a tuple comes back as a list)."""
+    return json.dumps(a) == json.dumps(b)
 
 
 def rebuild(derivation: Derivation, *, batch: int = 200, settle: float = 0.0,
             progress: Callable[[int, int], None] = lambda done, total: None) -> Rebuild:
     """Recompute every document. Changes after the seq read first are left to the worker, which
     replays them (recomputing twice is harmless), so writes during a rebuild are never lost; on a
-    cluster, `settle` seconds pass after that read so the views hold every write up to it."""
+    cluster, `settle` seconds pass after that read so the views hold every write up to it.
+
+    Resumable: after each part the last key written is stored in the derived database
+    (`_local/couchrec-rebuild`, with that first seq), and a rebuild that finds it starts after
+    that key instead of from the first. Keys new since are the worker's to replay."""
     started = time.monotonic()
-    derivation.target.ensure_db()
-    start_seq = derivation.couch.db_info()["update_seq"]
-    time.sleep(settle)
+    target = derivation.target
+    target.ensure_db()
+    place_id = REBUILD_ID + derivation.part
+    place = target.get_doc(place_id)
+    if place is None:
+        start_seq = derivation.couch.db_info()["update_seq"]
+        time.sleep(settle)
+        place = {"_id": place_id, "start_seq": start_seq, "after": None, "done": 0}
+        place["_rev"] = target.put_doc(place_id, place)
     keys = derivation.all_keys()
-    done = 0
-    for part in chunks(keys, batch):  # each part read at one moment, so a document never mixes two
-        derivation.write(derivation.compute(part))
+    left = keys
+    if place["after"] is not None:
+        past = next((n for n, key in enumerate(keys) if same_key(key, place["after"])), None)
+        left = keys[past + 1:] if past is not None else keys
+    resumed = place["done"] if left is not keys else 0
+    done = resumed
+    progress(done, resumed + len(left))
+    for part, docs in derivation.compute_all(left, batch):
+        derivation.write(docs)
         done += len(part)
-        progress(done, len(keys))
+        place = {**place, "after": part[-1], "done": done}
+        place["_rev"] = target.put_doc(place_id, place)
+        progress(done, resumed + len(left))
     checkpoint = None
-    if read_checkpoint(derivation.target) is None:
-        write_checkpoint(derivation.target, start_seq, None)
-        checkpoint = start_seq
-    return Rebuild(len(keys), time.monotonic() - started, checkpoint)
+    if read_checkpoint(target, derivation.part) is None:
+        write_checkpoint(target, place["start_seq"], None, derivation.part)
+        checkpoint = place["start_seq"]
+    target.delete_doc(place_id, place["_rev"])
+    return Rebuild(done - resumed, time.monotonic() - started, checkpoint, resumed)
 
 
 def pending_changes(derivation: Derivation) -> dict | None:
     """How far behind a derived database is, or None when it has no checkpoint yet: changes to the log
     database after its checkpoint (every change, so an upper bound on the ones that feed it), and
-    how long ago the worker last advanced it."""
-    checkpoint = read_checkpoint(derivation.target)
-    if checkpoint is None:
+    how long ago the worker last advanced it; with several workers sharing it, the one furthest behind."""
+    checkpoints = workers_checkpoints(derivation.target)
+    if not checkpoints:
         return None
-    couch = derivation.couch
-    body = couch.db_request("GET", "_changes", params={"since": checkpoint["seq"], "limit": 1}).json()
+    lags = [changes_after(derivation.couch, checkpoint["seq"]) for checkpoint in checkpoints]
+    oldest = min(checkpoint["written_at"] for checkpoint in checkpoints)
+    return {"pending_changes": max(lags), "checkpoint_age_s": round(max(0.0, time.time() - oldest), 1)}
+
+
+def changes_after(couch: Couch, seq) -> int:
+    body = couch.db_request("GET", "_changes", params={"since": seq, "limit": 1}).json()
     if "pending" in body:
-        pending = body["pending"] + len(body["results"])
-    else:  # PouchDB Server sends no `pending`: count the rest of the feed
-        pending = len(couch.db_request("GET", "_changes", params={"since": checkpoint["seq"]}).json()["results"])
-    return {"pending_changes": pending, "checkpoint_age_s": round(max(0.0, time.time() - checkpoint["written_at"]), 1)}
+        return body["pending"] + len(body["results"])
+    # PouchDB Server sends no `pending`: count the rest of the feed
+    return len(couch.db_request("GET", "_changes", params={"since": seq}).json()["results"])

@@ -129,15 +129,16 @@ class FrozenViews(ViewCache):
 
 @contextmanager
 def trained(couchdb_url: str, train: list[Basket], seconds: dict[str, float], *, say: Callable[[str], None],
-            how: str) -> Iterator[ViewCache]:
-    """A fresh database holding the train orders with every view built, deleted afterwards (with the neighbour
-    lists built beside it, if any)."""
+            how: str, designs: tuple[str, ...] | None = None) -> Iterator[ViewCache]:
+    """A fresh database holding the train orders with the views of `designs` (default: every design doc) built,
+    deleted afterwards (with the neighbour lists built beside it, if any)."""
     couch = Couch(couchdb_url, f"couchrec_eval_{uuid.uuid4().hex[:10]}", timeout=600)
     try:
         started = time.monotonic()
-        install_all(couch, compile_for(couch))
+        ddocs = {ddoc_id: ddoc for ddoc_id, ddoc in compile_for(couch).items() if designs is None or ddoc_id in designs}
+        install_all(couch, ddocs)
         load_train(couch, train)
-        warm_views(couch, compile_for(couch), say=say, timeout=7200)
+        warm_views(couch, ddocs, say=say, timeout=7200)
         time.sleep(default_settle(couch))  # a cluster's other shard copies may still be taking the last writes
         seconds["load_and_index"] = time.monotonic() - started
         say(f"{len(train)} train orders loaded and indexed in {seconds['load_and_index']:.0f} s ({how} split)")

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from loader.couch import Couch, CouchError, CouchUnavailable
-from loader.derived import Derivation, default_settle, read_checkpoint, rebuild, write_checkpoint
+from loader.derived import Derivation, default_settle, note_workers, read_checkpoint, rebuild, write_checkpoint
 
 LONGPOLL_MS = 10_000
 POLL_MS = 500  # where the feed cannot be long-polled (PouchDB Server)
@@ -78,12 +78,14 @@ class Follower:
     def step(self) -> int:
         """Take one batch of changes (waiting up to wait_ms for one); return how many it held."""
         if self.checkpoint is None:
-            self.checkpoint = read_checkpoint(self.target)
+            self.target.ensure_db()
+            note_workers(self.target, self.derivation.workers)
+            self.checkpoint = read_checkpoint(self.target, self.derivation.part)
             if self.checkpoint is None:
                 self.say(f"no {self.derivation.name} yet: rebuilding them all")
                 done = rebuild(self.derivation, settle=self.settle)
                 self.say(f"rebuilt {done.items} {self.derivation.name} in {done.seconds:.1f} s")
-                self.checkpoint = read_checkpoint(self.target)
+                self.checkpoint = read_checkpoint(self.target, self.derivation.part)
                 self.settling.clear()
         since = self.settling[-1].next_since if self.settling else self.checkpoint["seq"]
         wait = self.wait_ms if not self.settling else max(0, int((self.settling[0].due - time.monotonic()) * 1000))
@@ -126,7 +128,7 @@ class Follower:
         self.batches += 1
 
     def save(self, seq) -> None:
-        self.checkpoint = write_checkpoint(self.target, seq, self.checkpoint)
+        self.checkpoint = write_checkpoint(self.target, seq, self.checkpoint, self.derivation.part)
 
     def catch_up(self) -> None:
         """Process every change already in the feed, settle included, then return (for tests and benchmarks)."""

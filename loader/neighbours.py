@@ -16,14 +16,16 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from loader import derived
 from loader.bestsellers import BEST_SELLERS_ID, DEFAULT_P, BestSellers, read_best_sellers, with_counts
 from loader.couch import Couch, CouchError
+from loader.bulk import chunks
 from loader.derived import Rebuild, derived_db, write_over
 from loader.orders import ORDER_SELECTOR, order_items, order_pairs
 from loader.purchases import all_purchase_counts, order_count, purchase_counts
+from loader.shards import EVERY_ITEM, Shard
 
 DEFAULT_K = 100
 LIST_SCORES = ("count", "confidence")  # top-K by n_ab is exactly top-K by these
@@ -32,6 +34,7 @@ PREFIX = "n:"  # item ids may start with "_", document ids may not
 QUERY_THREADS = 4
 TORN_READ_ATTEMPTS = 5
 TORN_READ_PAUSE = 1.0
+PAGE_ROWS = 10_000  # grouped co_purchase rows a request, in a rebuild's streaming pass
 
 
 @dataclass
@@ -86,34 +89,45 @@ def compute_lists(couch: Couch, items: Iterable[str], *, k: int = DEFAULT_K) -> 
     return lists
 
 
-def updated_lists(couch: Couch, target: Couch, orders: list[list[str]], *, k: int = DEFAULT_K) -> list[NeighbourList]:
+def updated_lists(couch: Couch, target: Couch, orders: list[list[str]], *, k: int = DEFAULT_K,
+                  shard: Shard = EVERY_ITEM) -> list[NeighbourList]:
     """The lists of the items in `orders` (new orders), brought up to date without reading whole ranges.
 
     An order changes n_a for its items and n_ab only for pairs inside it, so a stored list is
-    updated by reading just those: n_a, N and the n_ab of the orders' pairs (one keys query each),
-    merged into the stored neighbours and cut to the top K again. The values read are totals, not
-    increments, so an order merged twice (a replayed batch) changes nothing; every count only grows,
-    so a value below the stored one is a lagging shard copy and the larger is kept.
+    updated from n_a, N and the n_ab of the batch's pairs, merged into the stored neighbours and cut
+    to the top K again. The n_ab read are totals, not increments, so an order merged twice (a
+    replayed batch) changes nothing; every count only grows, so a value below the stored one is a
+    lagging shard copy and the larger is kept. A pair's total is read only when a list needs it
+    (`PairNeeds`); the others are known without a read.
 
     An item without a stored list whose every order is in this batch (n_a equals its orders here:
     a new product) has all its pairs among these, so its list is made the same way. Any other item
-    without a list, or whose merged list is torn (n_a below some n_ab), is computed from its range."""
-    items = sorted({item for order in orders for item in order})
-    # [a, b] and [b, a] count alike, so one key serves both lists
-    pairs = sorted({pair for order in orders for pair in order_pairs(order)})
-    with ThreadPoolExecutor(max_workers=3) as pool:  # the stored lists and the counts, while the pairs are read
-        reads = [pool.submit(ListReader(target).read, items), pool.submit(purchase_counts, couch.query_view, items),
-                 pool.submit(order_count, couch.query_view)]
-        fresh: dict[str, dict[str, int]] = {}
-        for row in pair_totals(couch, pairs):
-            if row.get("value"):
-                a, b = row["key"]
-                fresh.setdefault(a, {})[b] = fresh.setdefault(b, {})[a] = row["value"]
-        stored, counts, total = (read.result() for read in reads)
+    without a list, or whose merged list is torn (n_a below some n_ab), is computed from its range.
+    Only the lists of `shard`'s items are brought up to date."""
+    every_item = sorted({item for order in orders for item in order})
+    items = [item for item in every_item if shard.owns(item)]
     in_batch = Counter(item for order in orders for item in order)
+    # [a, b] and [b, a] count alike, so one key serves both lists
+    in_orders = Counter(pair for order in orders for pair in order_pairs(order)
+                        if shard.owns(pair[0]) or shard.owns(pair[1]))
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        reads = [pool.submit(ListReader(target).read, items), pool.submit(purchase_counts, couch.query_view, every_item),
+                 pool.submit(order_count, couch.query_view)]
+        stored, counts, total = (read.result() for read in reads)
     new = {item: NeighbourList(item, 0, 0, {}, True) for item in items
            if item not in stored and counts.get(item, 0) == in_batch[item]}
     merging = {**stored, **new}
+    needs = PairNeeds(merging, counts)
+    read = [pair for pair in in_orders if needs.total(*pair)]
+    fresh: dict[str, dict[str, int]] = {}
+    for row in pair_totals(couch, sorted(read)):
+        if row.get("value"):
+            a, b = row["key"]
+            fresh.setdefault(a, {})[b] = fresh.setdefault(b, {})[a] = row["value"]
+    for a, b in in_orders.keys() - set(read):  # first seen together, by one side or both
+        for one, other in ((a, b), (b, a)):
+            if needs.known_new(one, other):
+                fresh.setdefault(one, {})[other] = in_orders[a, b]
     merged = []
     for item, old in merging.items():
         neighbours = dict(old.neighbours)
@@ -125,6 +139,39 @@ def updated_lists(couch: Couch, target: Couch, orders: list[list[str]], *, k: in
     ready = [one for one in merged if one.consistent]
     done = {one.item for one in ready}
     return ready + compute_lists(couch, [item for item in items if item not in done], k=k)
+
+
+@dataclass
+class PairNeeds:
+    """Which of a batch's pairs need their total read from `co_purchase`, from the lists being merged.
+
+    For a's list and a pair (a, b) of the batch:
+    - b already in the list: its new total is read;
+    - the list complete (every item ever bought with a) and b not in it: a and b were never bought
+      together before, so n_ab is the number of the batch's orders holding both, known without a read;
+    - the list full (K neighbours) and b not in it: b enters only if n_ab reaches the K-th count, and
+      n_ab ≤ n_b; when n_b is below the K-th count, b stays out and nothing is read.
+    A pair is read when either of its lists needs it. An item without a list to merge is computed from
+    its range, so it needs nothing here."""
+
+    lists: dict[str, NeighbourList]
+    counts: dict[str, int]  # n_a of the batch's items, fresh from the views
+
+    def total(self, a: str, b: str) -> bool:
+        return self.side_needs(a, b) or self.side_needs(b, a)
+
+    def side_needs(self, a: str, b: str) -> bool:
+        listed = self.lists.get(a)
+        if listed is None:
+            return False
+        if b in listed.neighbours:
+            return True
+        return not listed.complete and self.counts.get(b, 0) >= min(listed.neighbours.values(), default=0)
+
+    def known_new(self, a: str, b: str) -> bool:
+        """True when a's list is complete without b: the batch's count is then n_ab."""
+        listed = self.lists.get(a)
+        return listed is not None and listed.complete and b not in listed.neighbours
 
 
 def pair_totals(couch: Couch, pairs: list[tuple[str, str]]) -> list[dict]:
@@ -155,56 +202,109 @@ def read_lists(couch: Couch, items: list[str], k: int) -> list[NeighbourList]:
             for item, pairs in zip(items, all_pairs)]
 
 
+def pairs_in_order(couch: Couch, first: str, page: int = PAGE_ROWS) -> Iterator[tuple[str, dict[str, int]]]:
+    """Every item's pairs from one pass over the grouped `co_purchase` view, item by item in the view's
+    order (rows come sorted by [a, b], so an item's pairs are contiguous), from item `first` on, `page`
+    rows a request: memory bounded by a page and one item's pairs."""
+    params: dict = {"startkey": [first]}
+    item, pairs = None, {}
+    while True:
+        rows = couch.query_view("recommend", "co_purchase", group=True, limit=page, **params)["rows"]
+        for row in rows:
+            a, b = row["key"]
+            if a != item:
+                if item is not None:
+                    yield item, pairs
+                item, pairs = a, {}
+            pairs[b] = row["value"]
+        if len(rows) < page:
+            break
+        params = {"startkey": rows[-1]["key"], "skip": 1}
+    if item is not None:
+        yield item, pairs
+
+
+def stream_lists(couch: Couch, items: list[str], n_a: dict[str, int], orders: int, k: int) -> Iterator[NeighbourList]:
+    """The lists of `items` (in the view's order, as all_keys gives them) from one streaming pass."""
+    if not items:
+        return
+    position = {item: n for n, item in enumerate(items)}
+    stream = pairs_in_order(couch, items[0])
+    ahead = next(stream, None)
+    for item in items:
+        while ahead is not None and position.get(ahead[0], -1) < position[item]:
+            ahead = next(stream, None)  # not one of `items` (another worker's, or first bought since)
+        pairs = ahead[1] if ahead is not None and ahead[0] == item else {}
+        yield NeighbourList(item, n_a.get(item, 0), orders, top_k(pairs, k), len(pairs) <= k)
+
+
 @dataclass
 class NeighbourLists:
-    """The neighbour lists as a derivation of the log database (loader/derived.py)."""
+    """The neighbour lists as a derivation of the log database (loader/derived.py): one worker's, or the
+    part of them one of several workers keeps (the items its shard owns, loader/shards.py)."""
 
     couch: Couch
     k: int = DEFAULT_K
     p: int = DEFAULT_P  # best sellers kept
+    shard: Shard = EVERY_ITEM
     name = "neighbour lists"
     selector = ORDER_SELECTOR
 
     def __post_init__(self):
         self.target = lists_db(self.couch)
+        self.part = self.shard.suffix
+        self.workers = self.shard.count
 
     def touched(self, doc: dict | None) -> set[str]:
-        return set(order_items(doc))
+        return {item for item in order_items(doc) if self.shard.owns(item)}
 
     def all_keys(self) -> list[str]:
-        return list(all_purchase_counts(self.couch.query_view))
+        return [item for item in all_purchase_counts(self.couch.query_view) if self.shard.owns(item)]
 
     def compute(self, items: Iterable[str]) -> list[dict]:
         return self.with_best_sellers(compute_lists(self.couch, items, k=self.k))
 
+    def compute_all(self, items: list[str], batch: int) -> Iterator[tuple[list[str], list[dict]]]:
+        """Every list from one streaming pass over the grouped `co_purchase` view (faster than one range per
+        item: bench/rebuild_pass.py); a torn list (n_a and its pairs read at different moments) is read again."""
+        n_a, orders = all_purchase_counts(self.couch.query_view), order_count(self.couch.query_view)
+        for part in chunks(stream_lists(self.couch, items, n_a, orders, self.k), batch):
+            again = {one.item: one for one in compute_lists(self.couch, [one.item for one in part if not one.consistent],
+                                                            k=self.k)}
+            yield [one.item for one in part], self.with_best_sellers([again.get(one.item, one) for one in part])
+
     def update(self, docs: list[dict]) -> list[dict]:
         return self.with_best_sellers(updated_lists(self.couch, self.target, [order_items(doc) for doc in docs],
-                                                    k=self.k))
+                                                    k=self.k, shard=self.shard))
 
     def with_best_sellers(self, lists: list[NeighbourList]) -> list[dict]:
-        """The lists' documents, and the best sellers (loader/bestsellers.py) with the lists' n_a merged in."""
+        """The lists' documents, and this shard's best sellers (loader/bestsellers.py) with the lists' n_a merged in."""
         if not lists:
             return []
-        best = with_counts(self.couch, self.target, {one.item: one.n_a for one in lists}, self.p)
+        best = with_counts(self.couch, self.target, {one.item: one.n_a for one in lists}, self.p, self.shard)
         return [one.as_doc() for one in lists] + [best.as_doc()]
 
     def write(self, docs: list[dict]) -> int:
+        best_sellers_id = BEST_SELLERS_ID + self.part
+
         def recompute(ids: list[str]) -> list[dict]:
             """Lists another writer got to first, computed again; the best sellers, if another writer
-            merged into them first, from every item's count (the counts merged in the lost write are gone)."""
-            items = [doc_id[len(PREFIX):] for doc_id in ids if doc_id != BEST_SELLERS_ID]
+            merged into them first, from every count of the shard's items (the counts merged in the lost
+            write are gone)."""
+            items = [doc_id[len(PREFIX):] for doc_id in ids if doc_id != best_sellers_id]
             again = [one.as_doc() for one in compute_lists(self.couch, items, k=self.k)]
-            if BEST_SELLERS_ID in ids:
-                every_count = all_purchase_counts(self.couch.query_view)
-                again.append(with_counts(self.couch, self.target, every_count, self.p).as_doc())
+            if best_sellers_id in ids:
+                every_count = {item: n for item, n in all_purchase_counts(self.couch.query_view).items()
+                               if self.shard.owns(item)}
+                again.append(with_counts(self.couch, self.target, every_count, self.p, self.shard).as_doc())
             return again
 
         return write_over(self.target, docs, recompute)
 
 
-def rebuild(couch: Couch, *, k: int = DEFAULT_K, **options) -> Rebuild:
-    """Recompute every item's list (options as loader.derived.rebuild)."""
-    return derived.rebuild(NeighbourLists(couch, k), **options)
+def rebuild(couch: Couch, *, k: int = DEFAULT_K, shard: Shard = EVERY_ITEM, **options) -> Rebuild:
+    """Recompute the lists of every item (of `shard`'s items), options as loader.derived.rebuild."""
+    return derived.rebuild(NeighbourLists(couch, k, shard=shard), **options)
 
 
 class ListReader:

@@ -24,10 +24,10 @@ import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from loader.couch import Couch, carry_deadline
-from loader.derived import derived_db, read_checkpoint, write_over
+from loader.derived import derived_db, in_parts, read_checkpoint, write_over
 from loader.follow import read_changes
 from loader.pagetimes import DDOC, QUANTILES, STATS_VIEW, Bound, page_time_groups, view_order
 from loader.viewcache import ViewCache
@@ -76,6 +76,8 @@ class PageSummaries:
     couch: Couch
     name = "page-time summaries"
     selector = PAGE_VIEW_SELECTOR
+    part = ""  # one worker keeps them all
+    workers = 1
 
     def __post_init__(self):
         self.target = summaries_db(self.couch)
@@ -100,6 +102,9 @@ class PageSummaries:
 
         with ThreadPoolExecutor(max_workers=QUERY_THREADS) as pool:
             return [doc for docs in pool.map(summaries, sorted(set(cells))) for doc in docs]
+
+    def compute_all(self, cells: list[Cell], batch: int) -> Iterator[tuple[list[Cell], list[dict]]]:
+        return in_parts(self.compute, cells, batch)
 
     def update(self, docs: list[dict]) -> list[dict]:
         return self.compute({cell for doc in docs for cell in self.touched(doc)})

@@ -24,6 +24,7 @@ import math
 import random
 import statistics
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import product
 from typing import Callable, Iterator
@@ -42,7 +43,9 @@ WEIGHTS = (0.8, 0.0, 0.2, 0.35, 0.5, 0.65, 0.9, 1.0)
 TUNED_HALF_LIVES = (30.0, None, *(h for h in HALF_LIVES if h != 30.0))
 TUNED_SCORES = (DEFAULT_SCORE, "count", "jaccard", "cosine")
 DEFAULT_MAX_USERS = 500
+ASK_THREADS = 4  # users asked at once: their view reads overlap (answers are merged in the sample's order)
 ORDERS_PAGE = 5000
+TUNE_DESIGNS = ("_design/recommend", "_design/history")  # all the tuner reads: the others are not built
 
 
 def read_orders(couch: Couch) -> Iterator[Basket]:
@@ -134,22 +137,23 @@ def sample_users(test: list[Basket], *, max_users: int, seed: int) -> list[Baske
     return random.Random(seed).sample(askable, max_users) if len(askable) > max_users else askable
 
 
-def ask_user(views: ViewCache, basket: Basket, held_out: str, popular: list[str], *, k: int,
-             carts: dict[tuple, Ranks], owners: dict[tuple, Ranks]) -> None:
-    """Rank one held-out item every way the grid says."""
+def ask_user(views: ViewCache, basket: Basket, held_out: str, popular: list[str], *, k: int
+             ) -> tuple[dict[tuple, list[str]], dict[tuple, list[str]]]:
+    """One held-out item's lists, every way the grid says: the cart's alone, and the cart's with its owner."""
     cart = [item for item in basket.items if item != held_out]
     banned = set(cart)
     history = read_history(views, basket.user_id)
     habits = {half_life: habit_scores(history, half_life=half_life) for half_life in TUNED_HALF_LIVES}
+    carts, owners = {}, {}
     for score, min_support in product(TUNED_SCORES, MIN_SUPPORTS):
         pairs = recommend(views, cart, exclude=banned, score=score, min_support=min_support, limit=CANDIDATES,
                           backfill=False)
-        carts[score, min_support].add(
-            topped_up([r.item_id for r in pairs], popular, k=k, exclude=banned), held_out)
+        carts[score, min_support] = topped_up([r.item_id for r in pairs], popular, k=k, exclude=banned)
         for weight, half_life in product(WEIGHTS, TUNED_HALF_LIVES):
             mixed = blend(history, pairs, limit=k, exclude=banned, weight=weight, habits=habits[half_life])
-            owners[score, min_support, weight, half_life].add(
-                topped_up([r.item_id for r in mixed], popular, k=k, exclude=banned), held_out)
+            owners[score, min_support, weight, half_life] = topped_up([r.item_id for r in mixed], popular, k=k,
+                                                                      exclude=banned)
+    return carts, owners
 
 
 def tune(couchdb_url: str, couch: Couch, *, k: int = 10, max_users: int = DEFAULT_MAX_USERS, seed: int = 7,
@@ -166,18 +170,23 @@ def tune(couchdb_url: str, couch: Couch, *, k: int = 10, max_users: int = DEFAUL
         + (f" (a sample: more than --max-users {max_users})" if len(asked) < len(test) else ""))
     seconds: dict[str, float] = {"read_orders": time.monotonic() - started}
     rng = random.Random(seed)
-    with trained(couchdb_url, train, seconds, say=say, how="per-user") as views:
+    with trained(couchdb_url, train, seconds, say=say, how="per-user", designs=TUNE_DESIGNS) as views:
         totals = {row["key"]: row["value"] for row in views.query("recommend", "item_purchases", group=True)["rows"]}
         popular = by_sales(totals)
         baseline = Ranks()
         carts = {combo: Ranks() for combo in product(TUNED_SCORES, MIN_SUPPORTS)}
         owners = {combo: Ranks() for combo in product(TUNED_SCORES, MIN_SUPPORTS, WEIGHTS, TUNED_HALF_LIVES)}
         asking = time.monotonic()
-        for number, basket in enumerate(asked, start=1):
-            held_out = rng.choice(basket.items)
-            baseline.add(topped_up([], popular, k=k, exclude=set(basket.items) - {held_out}), held_out)
-            ask_user(views, basket, held_out, popular, k=k, carts=carts, owners=owners)
-            progress(number, len(asked))
+        held_out = [rng.choice(basket.items) for basket in asked]
+        with ThreadPoolExecutor(max_workers=ASK_THREADS) as pool:
+            answers = pool.map(lambda one: ask_user(views, *one, popular, k=k), zip(asked, held_out))
+            for number, (basket, item, (cart_lists, owner_lists)) in enumerate(zip(asked, held_out, answers), start=1):
+                baseline.add(topped_up([], popular, k=k, exclude=set(basket.items) - {item}), item)
+                for combo, ranked in cart_lists.items():
+                    carts[combo].add(ranked, item)
+                for combo, ranked in owner_lists.items():
+                    owners[combo].add(ranked, item)
+                progress(number, len(asked))
         seconds["queries"] = time.monotonic() - asking
     return choose(carts, owners, baseline, k=k, report={
         "k": k, "orders": len(orders), "train_orders": len(train), "users": len(users), "returning_users": len(test),

@@ -18,9 +18,11 @@ from loader import (baskets, bulk, derived, designdocs, evaluate, follow, indexi
                     security, serverconfig, tune, tuned, verify)
 from loader import devdb as local_db
 from loader.couch import Couch, CouchError, CouchUnavailable, redact
+from service.derivations import derivations as every_derivation
 from loader.generate import PROFILES
 from loader.generate import generate as generate_docs
 from loader.settings import Settings, SettingsError
+from loader.shards import EVERY_ITEM, Shard
 
 
 def settings() -> Settings:
@@ -369,9 +371,15 @@ def tune_command(max_users: int, k: int, seed: int, dry_run: bool, json_path: Pa
 # -- derived databases: neighbour lists, page-time summaries ------------------------------
 
 
-def derivations(couch: Couch) -> dict[str, derived.Derivation]:
-    return {"neighbours": neighbours.NeighbourLists(couch, settings().neighbours_k),
-            "page-times": pagesummaries.PageSummaries(couch)}
+def derivations(couch: Couch, shard: Shard = EVERY_ITEM) -> dict[str, derived.Derivation]:
+    return every_derivation(couch, k=settings().neighbours_k, shard=shard)
+
+
+def parse_shard(ctx, param, value: str | None) -> Shard:
+    try:
+        return Shard.parse(value) if value else EVERY_ITEM
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
 
 
 def rebuild_command(name: str, batch: int, quiet: bool, unit: str) -> None:
@@ -390,6 +398,8 @@ def rebuild_command(name: str, batch: int, quiet: bool, unit: str) -> None:
         raise database_trouble(exc, couch) from None
     except (indexing.BuildTimeout, indexing.BuildFailed) as exc:
         raise click.ClickException(str(exc)) from None
+    if done.resumed:
+        click.echo(f"resumed: {done.resumed} {derivation.name} were written by an interrupted rebuild")
     click.echo(f"{done.items} {derivation.name} written to {derivation.target.db} in {done.seconds:.1f} s")
 
 
@@ -398,7 +408,8 @@ def rebuild_group(name: str, summary: str, rebuild_help: str, unit: str) -> None
     group = main.group(name, help=summary)(lambda: None)
 
     @group.command("rebuild", help=rebuild_help + "\n\nSafe while logs are written and while `couchrec worker` "
-                   "runs: what changes during the rebuild is replayed by the worker.")
+                   "runs: what changes during the rebuild is replayed by the worker. An interrupted rebuild "
+                   "resumes where it stopped when run again.")
     @click.option("--batch", default=200, show_default=True, type=click.IntRange(1, 10_000),
                   help="Keys computed and written per _bulk_docs request.")
     @click.option("--quiet", is_flag=True, help="No progress bar.")
@@ -424,17 +435,24 @@ def stop_now(*_) -> None:
                    "Defaults to 5 on a cluster, 0 on a single node.")
 @click.option("--only", type=click.Choice(["neighbours", "page-times"]), default=None,
               help="Keep just this derived database fresh (default: both).")
-def worker(batch: int, settle: float | None, only: str | None):
+@click.option("--shard", default=None, callback=parse_shard, metavar="I/W",
+              help="Worker I of W sharing the neighbour lists (e.g. 0/2 and 1/2): each keeps the lists of the items "
+                   "hashed to it, its part of the best sellers and a checkpoint of its own; worker 0 also keeps "
+                   "the page-time summaries.")
+def worker(batch: int, settle: float | None, only: str | None, shard: Shard):
     """Keep the neighbour lists and page-time summaries fresh: follow the changes feed until stopped
     (Ctrl-C or SIGTERM), one thread each.
 
-    Builds a derived database first when it has none. Database outages are reported and retried."""
+    Builds a derived database (or a shard's part of it) first when it has none. Database outages are
+    reported and retried."""
     couch = connect(timeout=60)
     stopping = threading.Event()
     threads = [threading.Thread(target=follow.follow, daemon=True, name=name, kwargs=dict(
         derivation=derivation, batch=batch, settle=settle, stop=stopping.is_set,
         say=lambda line, name=name: click.echo(f"{time.strftime('%H:%M:%S')} [{name}] {line}", err=True)))
-        for name, derivation in derivations(couch).items() if only in (None, name)]
+        for name, derivation in derivations(couch, shard).items() if only in (None, name)]
+    if not threads:
+        raise click.UsageError(f"worker {shard} keeps no {only}: only worker 0 keeps the page-time summaries")
     signal.signal(signal.SIGTERM, stop_now)  # safe at any point: an unfinished batch is replayed on restart
     for thread in threads:
         thread.start()

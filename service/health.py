@@ -1,4 +1,4 @@
-"""Liveness and readiness probes, and how far behind the neighbour lists are."""
+"""Liveness and readiness probes, and how far behind the derived databases are."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ from flask import Blueprint, jsonify
 
 from loader.couch import CouchError, CouchUnavailable
 from loader.designdocs import diff_all
-from loader.derived import pending_changes
-from loader.neighbours import NeighbourLists
+from service.derivations import every_lag
 from loader.serverconfig import view_queue_warning
 from service.db import get_couch, get_ddocs
 from service.openapi import READS, operation
@@ -44,12 +43,28 @@ def readyz():
 @bp.get("/status/neighbours")
 @operation(summary="How far the neighbour lists lag the orders", tag="operations", access="public",
            description="`pending_changes`: changes to the log database after the worker's checkpoint (an upper "
-                       "bound on the orders not yet in the lists); `checkpoint_age_s`: seconds since the worker "
-                       "last advanced it. `lists` is `absent` until `couchrec neighbours rebuild` or `couchrec worker` "
-                       "has run (recommendations then come from the views).",
+                       "bound on the orders not yet in the lists; with several workers sharing the lists, the one "
+                       "furthest behind); `checkpoint_age_s`: seconds since that worker last advanced it. `lists` "
+                       "is `absent` until `couchrec neighbours rebuild` or `couchrec worker` has run "
+                       "(recommendations then come from the views).",
            responses={200: "NeighboursLag"}, errors=READS)
 def neighbours_status():
-    lag = pending_changes(NeighbourLists(get_couch()))
+    return lag_answer("neighbours", "lists")
+
+
+@bp.get("/status/page-times")
+@operation(summary="How far the page-time summaries lag the page views", tag="operations", access="public",
+           description="`pending_changes`: changes to the log database after the worker's checkpoint (an upper "
+                       "bound on the page views not yet summarised); `checkpoint_age_s`: seconds since the worker "
+                       "last advanced it. `summaries` is `absent` until `couchrec page-times rebuild` or "
+                       "`couchrec worker` has run (page stats then come from the views).",
+           responses={200: "PageTimesLag"}, errors=READS)
+def page_times_status():
+    return lag_answer("page-times", "summaries")
+
+
+def lag_answer(name: str, key: str):
+    lag = every_lag(get_couch())[name]
     if lag is None:
-        return jsonify({"lists": "absent", "pending_changes": None, "checkpoint_age_s": None})
-    return jsonify({"lists": "present", **lag})
+        return jsonify({key: "absent", "pending_changes": None, "checkpoint_age_s": None})
+    return jsonify({key: "present", **lag})

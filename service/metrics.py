@@ -16,8 +16,7 @@ from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry,
 from prometheus_client import multiprocess
 
 from loader.couch import CouchError, CouchUnavailable
-from loader.derived import pending_changes
-from loader.neighbours import NeighbourLists
+from service.derivations import every_lag
 from service.db import get_couch
 from service.logs import request_seconds, route
 from service.openapi import operation
@@ -39,12 +38,13 @@ VIEW_CACHE = Counter("couchrec_view_cache_lookups_total", "View answers asked of
 LOGS = Counter("couchrec_logs_ingested_total",
                "Logs sent to the ingestion API, by outcome (created, present, conflict, rejected, failed).",
                ["outcome"])
-NEIGHBOURS_PENDING = Gauge("couchrec_neighbours_pending_changes",
-                           "Changes to the log database after the neighbour-list worker's checkpoint (read at "
-                           "scrape time; an upper bound on the orders its lists miss).", multiprocess_mode="liveall")
-NEIGHBOURS_CHECKPOINT_AGE = Gauge("couchrec_neighbours_checkpoint_age_seconds",
-                                  "Seconds since the worker last advanced its checkpoint (read at scrape time).",
-                                  multiprocess_mode="liveall")
+DERIVED_PENDING = Gauge("couchrec_derived_pending_changes",
+                        "Changes to the log database after a derived database's worker checkpoint, by derived "
+                        "database (read at scrape time; an upper bound on the logs it misses).", ["derived"],
+                        multiprocess_mode="liveall")
+DERIVED_CHECKPOINT_AGE = Gauge("couchrec_derived_checkpoint_age_seconds",
+                               "Seconds since a derived database's worker last advanced its checkpoint (read at "
+                               "scrape time).", ["derived"], multiprocess_mode="liveall")
 
 
 def observe_couchdb(method: str, status: int | None, seconds: float) -> None:
@@ -68,14 +68,16 @@ def count_logs(outcomes) -> None:
 
 
 def read_worker_lag() -> None:
-    """Set the worker's lag gauges from the database; left unset while it has no lists or no answer."""
+    """Set the lag gauges of every derived database from the database; a database without a checkpoint yet
+    (or no answer) leaves its gauges unset."""
     try:
-        lag = pending_changes(NeighbourLists(get_couch()))
+        lags = every_lag(get_couch())
     except (CouchError, CouchUnavailable):
         return
-    if lag is not None:
-        NEIGHBOURS_PENDING.set(lag["pending_changes"])
-        NEIGHBOURS_CHECKPOINT_AGE.set(lag["checkpoint_age_s"])
+    for name, lag in lags.items():
+        if lag is not None:
+            DERIVED_PENDING.labels(name).set(lag["pending_changes"])
+            DERIVED_CHECKPOINT_AGE.labels(name).set(lag["checkpoint_age_s"])
 
 
 def exposition() -> bytes:
@@ -90,8 +92,8 @@ def exposition() -> bytes:
 @bp.get("/metrics")
 @operation(summary="Metrics in the Prometheus text format", tag="operations", access="read",
            description="Request latency by route and status, CouchDB request latency and errors, view cache "
-                       "hits and misses, ingestion outcomes, summed over every worker process; the neighbour-list "
-                       "worker's lag, read from the database at scrape time.",
+                       "hits and misses, ingestion outcomes, summed over every worker process; each derived "
+                       "database's lag (neighbour lists, page-time summaries), read from the database at scrape time.",
            responses={200: "text/plain"})
 def metrics():
     read_worker_lag()

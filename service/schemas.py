@@ -165,6 +165,8 @@ def components() -> dict:
         "Health": obj({"status": {"const": "ok"}}),
         "NeighboursLag": obj({"lists": {"type": "string", "enum": ["present", "absent"]},
                               "pending_changes": nullable(COUNT), "checkpoint_age_s": nullable(NUMBER)}),
+        "PageTimesLag": obj({"summaries": {"type": "string", "enum": ["present", "absent"]},
+                             "pending_changes": nullable(COUNT), "checkpoint_age_s": nullable(NUMBER)}),
         "Readiness": obj({"status": {"type": "string", "enum": ["ok", "unavailable"]},
                           "database": {"type": "string", "enum": ["reachable", "unreachable"]},
                           "design_docs": TEXT, "stale_design_docs": {"type": "array", "items": TEXT},

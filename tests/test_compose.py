@@ -210,7 +210,8 @@ def test_cluster_topology():
     replicas = [name for name, service in services.items() if "COUCHREC_INGEST_KEYS" in service.get("environment", {})]
     assert replicas == ["service1", "service2"]
     assert services["service1"] == services["service2"], "the replicas are alike"
-    assert services["worker"]["command"] == ["couchrec", "worker"]
+    assert [services[name]["command"] for name in ("worker0", "worker1")] == [
+        ["couchrec", "worker", "--shard", "0/2"], ["couchrec", "worker", "--shard", "1/2"]]
 
 
 def test_cluster_proxy_sends_to_services_that_exist():
@@ -222,5 +223,5 @@ def test_cluster_proxy_sends_to_services_that_exist():
     assert targets["couchdb"] == [("couchdb1", "5984"), ("couchdb2", "5984"), ("couchdb3", "5984")]
     for host, _ in targets["couchrec"] + targets["couchdb"]:
         assert host in services
-    for service_name in ("designdocs", "worker", "service1", "service2"):
+    for service_name in ("designdocs", "worker0", "worker1", "service1", "service2"):
         assert "@proxy:5984" in services[service_name]["environment"]["COUCHDB_URL"]

@@ -90,14 +90,26 @@ def test_couchdb_trouble_is_counted(couchdb_url, module_shop):
                  status="503") == 1
 
 
-def test_the_worker_lag_is_read_at_scrape_time(two_workers, module_shop):
-    from loader.neighbours import rebuild
+def gauges(samples: dict, name: str, derived: str) -> list[float]:
+    """A gauge's values for one derived database, one per worker process (multiprocess gauges carry a pid)."""
+    return [v for (sample, labels), v in samples.items() if sample == name and ("derived", derived) in labels]
 
-    assert total(scrape(two_workers), "couchrec_neighbours_pending_changes") == 0, "no lists yet: no gauge"
-    rebuild(module_shop)  # stores the worker's checkpoint
+
+def test_the_worker_lag_is_read_at_scrape_time(two_workers, module_shop):
+    from loader.derived import rebuild
+    from loader.neighbours import NeighbourLists
+    from loader.pagesummaries import PageSummaries
+
+    assert total(scrape(two_workers), "couchrec_derived_pending_changes") == 0, "no derived databases yet: no gauge"
+    rebuild(NeighbourLists(module_shop))  # stores the lists' worker checkpoint; the summaries have none yet
     for n in range(3):
         assert put(two_workers, f"lag-{uuid.uuid4().hex[:8]}-{n}", LOG) == 201
     samples = scrape(two_workers)
-    assert total(samples, "couchrec_neighbours_pending_changes") >= 3
-    ages = [v for (sample, _), v in samples.items() if sample == "couchrec_neighbours_checkpoint_age_seconds"]
-    assert ages and all(0 <= age < 300 for age in ages), ages  # the rebuild wrote the checkpoint just now
+    assert gauges(samples, "couchrec_derived_pending_changes", "neighbours")
+    assert min(gauges(samples, "couchrec_derived_pending_changes", "neighbours")) >= 3
+    assert not gauges(samples, "couchrec_derived_pending_changes", "page-times")
+    rebuild(PageSummaries(module_shop))
+    samples = scrape(two_workers)
+    for name in ("neighbours", "page-times"):
+        ages = gauges(samples, "couchrec_derived_checkpoint_age_seconds", name)
+        assert ages and all(0 <= age < 300 for age in ages), (name, ages)  # the rebuilds wrote them just now

@@ -10,12 +10,14 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from loader.couch import Couch
 from loader.designdocs import compile_for
 from loader.indexing import warm_views
 from loader.evaluate import THROUGH_LISTS, evaluate
 from loader.baskets import Basket
-from loader.derived import db_exists, is_cluster, pending_changes, read_checkpoint
+from loader.derived import REBUILD_ID, db_exists, is_cluster, pending_changes, read_checkpoint
 from loader.follow import Follower, follow
 from loader.ingest import PendingLog, write_logs
 from loader.bestsellers import DEFAULT_P, BestSellers, read_best_sellers
@@ -282,6 +284,30 @@ def test_the_rebuild_command_reports_what_it_wrote(lists_cleanup):
         assert_lists_exact(shop, k=2)
 
     eventually(rebuilt_by_the_command, timeout=60)
+
+
+class Interrupted(Exception):
+    """Stands for a rebuild stopped mid-way (Ctrl-C, a crash)."""
+
+
+def test_an_interrupted_rebuild_resumes_where_it_stopped(lists_cleanup):
+    shop = lists_cleanup
+    write(shop, random_orders(random.Random(21), 80, "r"))
+    warm_views(shop, compile_for(shop), say=lambda line: None, timeout=300)
+
+    def stop_after_two_parts(done: int, total: int) -> None:
+        if done >= 10:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        rebuild(shop, batch=5, progress=stop_after_two_parts)
+    place = lists_db(shop).get_doc(REBUILD_ID)
+    assert place["done"] == 10
+    write(shop, random_orders(random.Random(22), 20, "between"))  # after its start: the worker's to replay
+    done = rebuild(shop, batch=5)
+    assert done.resumed == 10 and done.items == len(all_items(shop)) - 10
+    assert lists_db(shop).get_doc(REBUILD_ID) is None and done.checkpoint == place["start_seq"]
+    eventually(lambda: follower(shop).catch_up() or assert_lists_exact(shop), timeout=60)
 
 
 def test_the_worker_rides_out_an_outage(lists_cleanup):

@@ -66,6 +66,7 @@ CASES = [  # (method, documented path, actual path, request keywords, expected s
     ("get", "/healthz", "/healthz", {}, 200),
     ("get", "/readyz", "/readyz", {}, 200),
     ("get", "/status/neighbours", "/status/neighbours", {}, 200),
+    ("get", "/status/page-times", "/status/page-times", {}, 200),
     ("get", "/stats/page-times", "/stats/page-times", {}, 200),
     ("get", "/stats/page-times", "/stats/page-times", {"params": {"by": "hour", "percentiles": "false"}}, 200),
     ("get", "/stats/page-times", "/stats/page-times", {"params": {"by": "week"}}, 400),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from loader.derived import default_settle, is_cluster, pending_changes, rebuild
+from loader.derived import REBUILD_ID, default_settle, is_cluster, pending_changes, rebuild
 from loader.follow import Follower
 from loader.ingest import PendingLog, write_logs
 from loader.designdocs import compile_for
@@ -122,6 +122,8 @@ def test_new_page_views_show_before_the_worker_runs_and_after(service, summarise
 
     def caught_up():
         assert pending_changes(PageSummaries(summarised))["pending_changes"] == 0
+        status = service.get("/status/page-times").json()
+        assert status["summaries"] == "present" and status["pending_changes"] == 0 and status["checkpoint_age_s"] < 300
     eventually(caught_up, timeout=30)
     for params in QUESTIONS:
         assert_same_as_views(service, summarised, params)
@@ -143,6 +145,8 @@ def test_far_behind_summaries_give_way_to_the_views(service, summarised):
 
 def test_without_summaries_the_views_answer(service, summarised):
     summaries_db(summarised).delete_db()
+    assert service.get("/status/page-times").json() == {"summaries": "absent", "pending_changes": None,
+                                                         "checkpoint_age_s": None}
 
     def from_the_views():
         body = service.get("/stats/page-times", params={"by": "hour"}).json()
@@ -164,3 +168,28 @@ def test_the_rebuild_command_writes_every_day(summarised):
 
 def summary_count_is(shop, expected: int) -> None:
     assert sum(1 for _ in summaries_db(shop).all_docs()) == expected
+
+
+class Interrupted(Exception):
+    """Stands for a rebuild stopped mid-way (Ctrl-C, a crash)."""
+
+
+def test_an_interrupted_rebuild_resumes_where_it_stopped(summarised):
+    summaries_db(summarised).delete_db()
+    seen = []
+
+    def stop_after_two_parts(done: int, total: int) -> None:
+        seen.append((done, total))
+        if done >= 10:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        rebuild(PageSummaries(summarised), batch=5, progress=stop_after_two_parts)
+    place = summaries_db(summarised).get_doc(REBUILD_ID)
+    assert place["done"] == 10 and place["after"] is not None
+    days = len(summarised.query_view("pages", "generation_time_stats", group_level=4)["rows"])
+    done = rebuild(PageSummaries(summarised), batch=5, progress=lambda done, total: seen.append((done, total)))
+    assert (done.resumed, done.items) == (10, days - 10) and seen[-1] == (days, days)
+    assert summaries_db(summarised).get_doc(REBUILD_ID) is None
+    assert done.checkpoint == place["start_seq"]  # what came after the first start is the worker's to replay
+    eventually(lambda: summary_count_is(summarised, 2 * days))
