@@ -8,6 +8,7 @@ Labels are bounded: routes are Flask's URL rules, never raw paths.
 
 from __future__ import annotations
 
+import glob
 import os
 
 from flask import Blueprint, Flask, Response, request
@@ -80,12 +81,34 @@ def read_worker_lag() -> None:
             DERIVED_CHECKPOINT_AGE.labels(name).set(lag["checkpoint_age_s"])
 
 
+class WrittenFilesCollector(multiprocess.MultiProcessCollector):
+    """prometheus_client's collector over the files a worker has begun to fill: a worker creates its file
+    empty and sizes it on its first sample, and a scrape between the two failed with `struct.error`
+    (seen as a 500 from /metrics while a second worker started)."""
+
+    def __init__(self, registry: CollectorRegistry, folder: str):
+        self.folder = folder
+        super().__init__(registry, folder)
+
+    def collect(self):
+        return self.merge([path for path in glob.glob(os.path.join(self.folder, "*.db")) if begun(path)],
+                          accumulate=True)
+
+
+def begun(path: str) -> bool:
+    """Whether a metrics file holds its 4-byte header yet (a file removed meanwhile has not)."""
+    try:
+        return os.path.getsize(path) >= 4
+    except OSError:
+        return False
+
+
 def exposition() -> bytes:
     """Every worker's samples, or this process's alone outside gunicorn."""
     if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         return generate_latest(REGISTRY)
     registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry)
+    WrittenFilesCollector(registry, os.environ["PROMETHEUS_MULTIPROC_DIR"])
     return generate_latest(registry)
 
 

@@ -6,8 +6,11 @@ import uuid
 
 import pytest
 import requests
+from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.values import MultiProcessValue
 
+from service.metrics import WrittenFilesCollector
 from tests.servers import INGEST_KEY, LiveService
 
 LOG = {"log_type": "page_view", "page_type": "home", "generation_time": 12.5}
@@ -113,3 +116,14 @@ def test_the_worker_lag_is_read_at_scrape_time(two_workers, module_shop):
     for name in ("neighbours", "page-times"):
         ages = gauges(samples, "couchrec_derived_checkpoint_age_seconds", name)
         assert ages and all(0 <= age < 300 for age in ages), (name, ages)  # the rebuilds wrote them just now
+
+def test_a_scrape_skips_a_worker_file_not_yet_begun(tmp_path, monkeypatch):
+    """A gunicorn worker creates its metrics file empty and sizes it on its first sample: a scrape in between
+    adds up the other files instead of failing (it answered 500 with `struct.error` before)."""
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    monkeypatch.setattr("prometheus_client.values.ValueClass", MultiProcessValue(lambda: 4242))
+    Counter("couchrec_test_scrapes_total", "a counter of one process", registry=CollectorRegistry()).inc(3)
+    (tmp_path / "counter_4343.db").write_bytes(b"")  # a second worker's file, created and not yet sized
+    registry = CollectorRegistry()
+    WrittenFilesCollector(registry, str(tmp_path))
+    assert "couchrec_test_scrapes_total 3.0" in generate_latest(registry).decode()
