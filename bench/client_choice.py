@@ -1,8 +1,8 @@
 """Which CouchDB client should couchrec use? Time the calls the service makes.
 
 Runs the same view queries and document reads through couchrec's own thin
-layer (loader/couch.py: over urllib3 now, over `requests` when the table in
-docs/decisions.md was made) and through `ibmcloudant`, interleaved, on the
+layer (loader/couch.py: over urllib3 now, over `requests` when the figure in
+docs/decisions.md, "The CouchDB client", was first measured) and through `ibmcloudant`, interleaved, on the
 same database, and prints the median time per call.
 
     .venv/bin/pip install -e '.[bench]'
