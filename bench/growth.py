@@ -44,6 +44,8 @@ where it stopped (couchrec load keeps its place), an index build continues from 
   .venv/bin/python -m bench.growth --dir /work/growth-run                 # runs (or resumes) 10k, 100k, 1M
   .venv/bin/python -m bench.growth --dir /work/growth-run --report        # the table from what is done
   .venv/bin/python -m bench.growth --dir /work/growth-run --redo latency  # measure a step again
+  .venv/bin/python -m bench.growth --dir /work/growth-run --only 1000000  # one size (state.json keeps the rest:
+                                                                          # copy bench/results/couchdb/growth.json there)
 """
 DATABASE = "couchdb"
 STREAM_SEED = 23
@@ -51,6 +53,9 @@ STREAM_DAYS = 730
 BROWSING_KEPT = 10          # one buying session in ten keeps its browsing
 BUILD_ORDER = ("recommend", "history", "products", "pages", "pages_sketch")
 COUCHJS_HEAP = 536_870_912  # couchjs -S: 64 MiB runs out of memory on these maps at 100k orders
+# Smoosh compacted the recommend index again and again during its first build (twice at 100k orders,
+# over and over at 1M): each pass copies the live index. The run compacts once, after the builds.
+MANUAL_VIEW_COMPACTION = "upgrade_views"
 SIZES = {"smoke": (200, 400), "full": (10_000, 100_000, 1_000_000)}
 EXTRA = {"smoke": 60, "full": 2_500}          # orders past N: the worker's new orders, then the carts asked
 CATCH_UP = {"smoke": 40, "full": 2_000}
@@ -466,7 +471,13 @@ def start_couchdb(instance: Path) -> str:
     done = local("restart" if (instance / "couchdb-local.env").exists() else "start", str(instance))
     if done.returncode != 0:
         sys.exit(f"couchdb-local could not start {instance}:\n{done.stderr}")
-    return done.stdout.strip()
+    url = done.stdout.strip()
+    setting = "_node/_local/_config/smoosh/view_channels"
+    if Couch(url, "_").request("GET", setting, ok=(200, 404)).json() != MANUAL_VIEW_COMPACTION:
+        Couch(url, "_").request("PUT", setting, json=MANUAL_VIEW_COMPACTION)
+        local("stop", str(instance))  # smoosh reads its channels when it starts
+        return start_couchdb(instance)
+    return url
 
 
 # -- the table -----------------------------------------------------------------------------------
@@ -529,15 +540,17 @@ def run(url: str, size: Size) -> dict:
     return state
 
 
-def execute(run_: Run, url: str, sizes_: tuple[int, ...], redo: set[str], instance: Path | None) -> dict:
+def execute(run_: Run, url: str, sizes_: tuple[int, ...], redo: set[str], instance: Path | None,
+            only: int | None = None) -> dict:
     write_parts(run_.directory, sizes_, EXTRA[run_.size])
     state = run_.load()
     if "machine" not in state:
         state["machine"] = machine(Couch(url, "_"))
         run_.save(state)
-    for orders in sizes_:  # the machine's hours go here, and depend on nothing couchrec's code does
+    chosen = [orders for orders in sizes_ if only is None or orders == only]
+    for orders in chosen:  # the machine's hours go here, and depend on nothing couchrec's code does
         grow(run_, url, orders, sizes_, redo, instance)
-    for orders in sizes_:
+    for orders in chosen:
         measure(run_, url, orders, sizes_, redo, instance)
     return run_.load()
 
@@ -551,6 +564,8 @@ def main() -> None:
                         help="Measure a step again at every size (load, build, compact, lists_rebuild, "
                              "summaries_rebuild, latency, worker); repeatable.")
     parser.add_argument("--report", action="store_true", help="Print the table from the steps done; run nothing.")
+    parser.add_argument("--only", type=int, help="Grow and measure this size only (the others' figures stay "
+                                                 "as state.json has them).")
     args = parser.parse_args()
     run_ = Run(args.dir.resolve(), args.size)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a step stopped this way notes its seconds
@@ -561,7 +576,7 @@ def main() -> None:
         instance = run_.directory / "couchdb"
         url = start_couchdb(instance)
         say(f"CouchDB at {instance} (couchjs -S {COUCHJS_HEAP})")
-        execute(run_, url, SIZES[args.size], set(args.redo), instance)
+        execute(run_, url, SIZES[args.size], set(args.redo), instance, args.only)
     result = {**run_.load(), "size": args.size}  # bench/run.py's report takes it from there
     out = REPO / "bench" / "results" / DATABASE / "growth.json"
     out.parent.mkdir(parents=True, exist_ok=True)
