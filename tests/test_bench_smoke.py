@@ -10,6 +10,8 @@ from loader.couch import Couch
 from loader.derived import is_cluster
 from tests.servers import REPO_DIR
 
+pytestmark = pytest.mark.slow  # minutes of benchmarks: `bash scripts/test --all` and CI run it
+
 SECTIONS = ("ingestion", "views", "serving", "freshness", "growth", "neighbours")
 
 

@@ -23,7 +23,7 @@ from tests.servers import INGEST_KEY, REPO_DIR, free_port
 COUCHREC = Path(sys.executable).parent / "couchrec"
 
 
-pytestmark = needs_local_couchdb  # it starts its own cluster, so one of CI's runs is enough (the single node's)
+pytestmark = [pytest.mark.slow, needs_local_couchdb]  # it starts its own cluster, so one of CI's runs is enough (the single node's)
 
 
 @pytest.fixture(scope="module")

@@ -28,6 +28,8 @@ from tests.crashable import LocalCouchDB, PouchOnDisk, needs_local_couchdb, only
 from tests.eventually import eventually
 from tests.servers import INGEST_KEY, REPO_DIR, LiveService
 
+pytestmark = pytest.mark.slow  # kill -9 of whole databases: `bash scripts/test --all` and CI run it
+
 DOCS = 100_000
 CLUSTER_DOCS = 30_000
 PUTS = 900

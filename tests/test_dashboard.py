@@ -20,7 +20,8 @@ ARTIFACTS = REPO_DIR / "test-artifacts"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed: bash scripts/setup --browser")
+pytestmark = [pytest.mark.slow,  # a browser: `bash scripts/test --all` and CI run it
+              pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed: bash scripts/setup --browser")]
 
 # What each dataset of a chart shows: its label and, per point, the value at the pixel it is drawn at.
 DRAWN = """(id) => {

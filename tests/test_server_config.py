@@ -16,7 +16,7 @@ from service.cli import main
 from tests.crashable import LocalCouchDB, needs_local_couchdb
 from tests.servers import LiveService
 
-pytestmark = needs_local_couchdb
+pytestmark = [pytest.mark.slow, needs_local_couchdb]  # CouchDBs of its own: `scripts/test --all`
 COUCHDB_HOME = os.environ.get("COUCHDB_LOCAL_HOME", os.path.expanduser("~/.cache/couchdb-3.5.0"))
 TINY_COUCHJS = f"{COUCHDB_HOME}/bin/couchjs -S 2097152 {COUCHDB_HOME}/share/server/main.js"  # 2 MiB
 
