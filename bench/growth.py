@@ -309,18 +309,19 @@ def mib(value: int) -> float:
 
 def index_sizes(couch: Couch, ddoc_name: str) -> dict | None:
     """The index file's size and its live data, None where the server does not say (PouchDB Server)."""
-    info = couch.db_request("GET", f"_design/{ddoc_name}/_info").json().get("view_index")
+    answer = couch.db_request("GET", f"_design/{ddoc_name}/_info", ok=(200, 404))
+    info = answer.json().get("view_index") if answer.status_code == 200 else None  # 404: not installed yet
     if not isinstance(info, dict) or "sizes" not in info:
         return None
     return {"file_mib": mib(info["sizes"]["file"]), "live_mib": mib(info["sizes"]["active"])}
 
 
-def compact_step(couch: Couch, figures: dict) -> None:
-    """Compact every view index and the database (CouchDB); sizes after."""
+def compact_step(couch: Couch, figures: dict, design_docs: tuple[str, ...]) -> None:
+    """Compact these view indexes and the database (CouchDB); sizes after."""
     if couch.server_info().vendor != "couchdb":
         figures["skipped"] = "only CouchDB reports index sizes"
         return
-    for ddoc_name in BUILD_ORDER:
+    for ddoc_name in design_docs:
         couch.db_request("POST", f"_compact/{ddoc_name}", json={})
     couch.db_request("POST", "_compact", json={})
     time.sleep(2)
@@ -397,8 +398,9 @@ def worker_step(couch: Couch, new_orders: list[dict], attempt: int, figures: dic
 # -- one size ------------------------------------------------------------------------------------
 
 
-def grow(run: Run, url: str, orders: int, sizes_: tuple[int, ...], redo: set[str], instance: Path | None) -> None:
-    """The database of this size: loaded, every index built, then compacted."""
+def grow(run: Run, url: str, orders: int, sizes_: tuple[int, ...], redo: set[str], instance: Path | None,
+         design_docs: tuple[str, ...] = BUILD_ORDER) -> None:
+    """The database of this size: loaded, these design docs' indexes built, then compacted."""
     edges = boundaries(sizes_, EXTRA[run.size])
     db = f"growth_{orders}"
     couch = Couch(url, db, timeout=600)
@@ -408,27 +410,32 @@ def grow(run: Run, url: str, orders: int, sizes_: tuple[int, ...], redo: set[str
         if figures is not None:
             load_step(run, url, db, parts_up_to(run.directory, edges, orders), figures, watch)
             figures.update(watch.mib())
-    for ddoc_name in BUILD_ORDER:
+    for ddoc_name in design_docs:
         watch = MemoryWatch(instance)
         with step(run, orders, f"build:{ddoc_name}", redo) as figures:
             if figures is not None:
                 build_step(couch, ddoc_name, figures, watch, from_scratch="build" in redo)
                 figures.update(watch.mib())
-    with step(run, orders, "compact", redo) as figures:
+    with step(run, orders, "compact" if design_docs == BUILD_ORDER else "compact:" + ",".join(design_docs),
+              redo) as figures:
         if figures is not None:
             if couch.server_info().vendor == "couchdb":
                 figures["before"] = sizes(couch)
-            compact_step(couch, figures)
+            compact_step(couch, figures, design_docs)
 
 
-def measure(run: Run, url: str, orders: int, sizes_: tuple[int, ...], redo: set[str], instance: Path | None) -> None:
-    """What couchrec does with a database of this size: rebuild both derived databases, answer, keep up."""
+def measure(run: Run, url: str, orders: int, sizes_: tuple[int, ...], redo: set[str], instance: Path | None,
+            design_docs: tuple[str, ...] = BUILD_ORDER) -> None:
+    """What couchrec does with a database of this size: rebuild both derived databases, answer, keep up
+    (with `recommend` alone built: all but the page-time summaries)."""
     extra = EXTRA[run.size]
     edges = boundaries(sizes_, extra)
     db = f"growth_{orders}"
     couch = Couch(url, db, timeout=600)
-    for name, command in (("lists_rebuild", ("neighbours", "rebuild", "--quiet")),
-                          ("summaries_rebuild", ("page-times", "rebuild", "--quiet"))):
+    rebuilds = [("lists_rebuild", ("neighbours", "rebuild", "--quiet"))]
+    if "pages" in design_docs:
+        rebuilds.append(("summaries_rebuild", ("page-times", "rebuild", "--quiet")))
+    for name, command in rebuilds:
         watch = MemoryWatch(instance)
         with step(run, orders, name, redo) as figures:
             if figures is not None:
@@ -503,18 +510,21 @@ def markdown(result: dict) -> list[str]:
         build = steps.get("build:recommend", {})
         rate = f" ({n / build['seconds']:,.0f})" if build.get("done") else ""
         others = " / ".join(got(f"build:{name}", "seconds") for name in BUILD_ORDER[1:])
-        live = steps.get("compact", {}).get("before", {})
+        # with --recommend-first, until every index is built: the recommend index's figures alone
+        only_recommend = not steps.get("compact", {}).get("done") and steps.get("compact:recommend", {}).get("done")
+        compaction = steps.get("compact:recommend" if only_recommend else "compact", {})
+        live = compaction.get("before", {})
         live_total = sum(part["live_mib"] for name, part in live.items() if name != "database" and part) or None
-        after = steps.get("compact", {})
-        after_total = sum(part["live_mib"] for name, part in after.items() if name in BUILD_ORDER and part) or None
-        unsized = "not reported" if steps.get("compact", {}).get("skipped") else "…"
+        after_total = sum(part["live_mib"] for name, part in compaction.items() if name in BUILD_ORDER and part) or None
+        unsized = "not reported" if compaction.get("skipped") else "…"
+        which = " `recommend`" if only_recommend else ""
         peaks = [max((s.get(key, 0) for s in steps.values() if isinstance(s, dict)), default=0)
                  for key in ("beam.smp_peak_mib", "couchjs_peak_mib", "couchrec_max_rss_mib")]
         lines.append(
             f"| {n:,} | {got('load', 'seconds')} ({got('load', 'docs_per_second', fmt='{:,.0f}')}) | "
             f"{got('build:recommend', 'seconds')}{rate} | {others} | "
-            + (f"{live_total:,.1f} ({live_total * 2**20 / n / 1024:.1f} KB) | " if live_total else f"{unsized} | ")
-            + (f"{after_total:,.1f} | " if after_total else f"{unsized} | ")
+            + (f"{live_total:,.1f}{which} ({live_total * 2**20 / n / 1024:.1f} KB) | " if live_total else f"{unsized} | ")
+            + (f"{after_total:,.1f}{which} | " if after_total else f"{unsized} | ")
             + f"{got('lists_rebuild', 'seconds')} | {got('summaries_rebuild', 'seconds')} | "
             f"{got('latency', 'item_from_lists', 'p50_ms')} / {got('latency', 'item_from_lists', 'p95_ms')} | "
             f"{got('latency', 'cart_from_lists', 'p50_ms')} / {got('latency', 'cart_from_lists', 'p95_ms')} | "
@@ -540,13 +550,17 @@ def run(url: str, size: Size) -> dict:
 
 
 def execute(run_: Run, url: str, sizes_: tuple[int, ...], redo: set[str], instance: Path | None,
-            only: int | None = None) -> dict:
+            only: int | None = None, recommend_first: bool = False) -> dict:
     write_parts(run_.directory, sizes_, EXTRA[run_.size])
     state = run_.load()
     if "machine" not in state:
         state["machine"] = machine(Couch(url, "_"))
         run_.save(state)
     chosen = [orders for orders in sizes_ if only is None or orders == only]
+    if recommend_first:  # what the recommendations need, measured before the other indexes are built
+        for orders in chosen:
+            grow(run_, url, orders, sizes_, redo, instance, design_docs=BUILD_ORDER[:1])
+            measure(run_, url, orders, sizes_, redo, instance, design_docs=BUILD_ORDER[:1])
     for orders in chosen:  # the machine's hours go here, and depend on nothing couchrec's code does
         grow(run_, url, orders, sizes_, redo, instance)
     for orders in chosen:
@@ -565,6 +579,9 @@ def main() -> None:
     parser.add_argument("--report", action="store_true", help="Print the table from the steps done; run nothing.")
     parser.add_argument("--only", type=int, help="Grow and measure this size only (the others' figures stay "
                                                  "as state.json has them).")
+    parser.add_argument("--recommend-first", action="store_true",
+                        help="Build and compact `recommend`, then rebuild the lists, time the answers and the "
+                             "worker, before the other design docs are built.")
     args = parser.parse_args()
     run_ = Run(args.dir.resolve(), args.size)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a step stopped this way notes its seconds
@@ -575,7 +592,7 @@ def main() -> None:
         instance = run_.directory / "couchdb"
         url = start_couchdb(instance)
         say(f"CouchDB at {instance} (couchjs -S {COUCHJS_HEAP})")
-        execute(run_, url, SIZES[args.size], set(args.redo), instance, args.only)
+        execute(run_, url, SIZES[args.size], set(args.redo), instance, args.only, args.recommend_first)
     result = {**run_.load(), "size": args.size}  # bench/run.py's report takes it from there
     out = REPO / "bench" / "results" / "couchdb" / "growth.json"  # the full run starts its own CouchDB
     out.parent.mkdir(parents=True, exist_ok=True)
