@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from loader.couch import Couch
-from loader.derived import is_cluster
+from loader.couchdb.couch import Couch
+from loader.derived.derived import is_cluster
 from tests.servers import REPO_DIR
 
 SECTIONS = ("ingestion", "views", "serving", "freshness", "growth", "neighbours")
