@@ -16,7 +16,7 @@ COPY designdocs ./designdocs
 RUN pip install --no-cache-dir -e . && useradd --system couchrec
 USER couchrec
 EXPOSE 8000
-# The command the tests' live service runs (tests/servers.py): gunicorn with service/gunicorn_conf.py
+# The command the tests' live service runs (loader/devtools/live.py): gunicorn with service/gunicorn_conf.py
 # (gthread workers, JSON logs, the multiprocess metrics folder). Inside the container it listens on all
 # interfaces; compose publishes it on 127.0.0.1 only.
 CMD ["couchrec", "serve", "--host", "0.0.0.0", "--port", "8000", "--workers", "4"]

@@ -1,7 +1,7 @@
 """Which CouchDB client should couchrec use? Time the calls the service makes.
 
 Runs the same view queries and document reads through couchrec's own thin
-layer (loader/couch.py: over urllib3 now, over `requests` when the figure in
+layer (loader/couchdb/couch.py: over urllib3 now, over `requests` when the figure in
 docs/decisions.md, "The CouchDB client", was first measured) and through `ibmcloudant`, interleaved, on the
 same database, and prints the median time per call.
 
@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from ibm_cloud_sdk_core.authenticators import BasicAuthenticator, NoAuthAuthenticator
 from ibmcloudant.cloudant_v1 import CloudantV1
 
-from loader.couch import Couch
+from loader.couchdb.couch import Couch
 
 ROUNDS = int(os.environ.get("ROUNDS", "300"))
 

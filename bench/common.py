@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from typing import Callable, Iterable, Iterator
 
-from loader.couch import Couch
-from loader.designdocs import compile_for
-from loader.indexing import wait_until_built
-from loader.ingest import PendingLog, write_logs
-from loader.neighbours import lists_db
-from loader.pagesummaries import summaries_db
+from loader.couchdb.couch import Couch
+from loader.couchdb.indexing import wait_until_built
+from loader.designdocs.deploy import compile_for
+from loader.logs.ingest import PendingLog, write_logs
+from loader.pages.pagesummaries import summaries_db
+from loader.recommendations.neighbours import lists_db
 
 
 BUILD_TIMEOUT = 6 * 3600.0  # a benchmark's index build may take long; the growth table bounds its steps

@@ -11,11 +11,11 @@ import time
 from collections import Counter
 
 from bench.common import Size, build_seconds, fresh_db, update_seconds, write_all
-from loader.designdocs import compile_for, install_all
-from loader.generate import generate
-from loader.orders import order_items, paired_items
-from loader.recommend import recommend
-from loader.viewcache import ViewCache
+from loader.couchdb.viewcache import ViewCache
+from loader.designdocs.deploy import compile_for, install_all
+from loader.devtools.generate import generate
+from loader.recommendations.orders import order_items, paired_items
+from loader.recommendations.recommend import recommend
 
 FRESH_ITEM = "fresh-item"
 

@@ -27,15 +27,16 @@ from typing import Callable, Iterator
 import requests
 
 from bench.common import Size, machine, percentile
-from loader.couch import Couch
-from loader.designdocs import compile_for
-from loader.follow import Follower
-from loader.generate import generate
-from loader.indexing import wait_until_built
-from loader.neighbours import NeighbourLists, lists_db
-from loader.orders import order_items
-from loader.recommend import recommend
-from loader.viewcache import ViewCache
+from loader.couchdb.couch import Couch
+from loader.couchdb.indexing import wait_until_built
+from loader.couchdb.viewcache import ViewCache
+from loader.derived.follow import Follower
+from loader.designdocs.deploy import compile_for
+from loader.devtools.generate import generate
+from loader.devtools.live import LiveService
+from loader.recommendations.neighbours import NeighbourLists, lists_db
+from loader.recommendations.orders import order_items
+from loader.recommendations.recommend import recommend
 
 USAGE = """Everything lives in DIR: the CouchDB's files, the generated orders, state.json with each finished
 step's figures. Stopped anywhere, the same command continues: finished steps are kept, a load resumes
@@ -341,8 +342,6 @@ def sizes(couch: Couch) -> dict:
 
 def latency_step(url: str, couch: Couch, carts: list[list[str]], items: int, figures: dict) -> None:
     """Distinct items and carts: through a freshly started service (the lists), and from the views."""
-    from tests.servers import LiveService  # the bench's one use of the tests' live-service helper
-
     rows = couch.query_view("recommend", "item_purchases", group=True)["rows"]
     rng = random.Random(7)
     weighted = rng.choices([row["key"] for row in rows], [row["value"] for row in rows], k=items * 5)

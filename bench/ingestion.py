@@ -17,9 +17,9 @@ from pathlib import Path
 import requests
 
 from bench.common import Size, fresh_db, latency
-from loader.bulk import load_files
-from loader.generate import generate
-from tests.servers import INGEST_KEY, REPO_DIR, LiveService
+from loader.devtools.generate import generate
+from loader.devtools.live import INGEST_KEY, REPO_DIR, LiveService
+from loader.logs.bulk import load_files
 
 CLIENTS = (1, 8, 32)
 BATCH = 500

@@ -27,17 +27,17 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 
 from bench.common import Size, fresh_db, percentile, write_all
-from loader.couch import Couch, CouchError
-from loader.designdocs import compile_for, install_all
-from loader.indexing import warm_views
-from loader.derived import is_cluster
-from loader.follow import Follower
-from loader.generate import generate
-from loader.neighbours import DEFAULT_K, PREFIX, ListReader, NeighbourLists, lists_db, rebuild
-from loader.orders import order_items
-from loader.recommend import MAX_SEEDS, best_sellers, popular
-from loader.viewcache import ViewCache
-from tests.servers import LiveService
+from loader.couchdb.couch import Couch, CouchError
+from loader.couchdb.indexing import warm_views
+from loader.couchdb.viewcache import ViewCache
+from loader.derived.derived import is_cluster
+from loader.derived.follow import Follower
+from loader.designdocs.deploy import compile_for, install_all
+from loader.devtools.generate import generate
+from loader.devtools.live import LiveService
+from loader.recommendations.neighbours import DEFAULT_K, PREFIX, ListReader, NeighbourLists, lists_db, rebuild
+from loader.recommendations.orders import order_items
+from loader.recommendations.recommend import MAX_SEEDS, best_sellers, popular
 
 SHAPE = {"smoke": (600, 10, 20, (5.0,)), "full": (15_000, 60, 200, (20.0, 100.0))}  # orders, carts, items, rates
 RATE_SECONDS = {"smoke": 5.0, "full": 30.0}

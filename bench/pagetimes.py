@@ -1,5 +1,5 @@
 """Page times: `/stats/page-times` uncached against the raw requests it makes, on ≥ 100,000 page views
-over 28 days and 6 page types, with the page-time summaries built (loader/pagesummaries.py); the build
+over 28 days and 6 page types, with the page-time summaries built (loader/pages/pagesummaries.py); the build
 time of `_design/pages` (builtin `_stats` + `_sum` histogram) against the JS sketch's
 `_design/pages_sketch`, and the summaries' rebuild time, on the same data.
 
@@ -24,13 +24,13 @@ from urllib.parse import urlencode
 import requests
 
 from bench.common import Size, build_seconds, fresh_db, write_all
-from loader.couch import Couch
-from loader.derived import rebuild
-from loader.generate import PAGE_TIMES, generate
-from loader.pagesummaries import SUFFIX, PageSummaries, SummaryReader
-from loader.pagetimes import DDOC, GROUP_LEVELS, STATS_VIEW, page_time_groups
-from loader.viewcache import ViewCache
-from tests.servers import LiveService
+from loader.couchdb.couch import Couch
+from loader.couchdb.viewcache import ViewCache
+from loader.derived.derived import rebuild
+from loader.devtools.generate import PAGE_TIMES, generate
+from loader.devtools.live import LiveService
+from loader.pages.pagesummaries import SUFFIX, PageSummaries, SummaryReader
+from loader.pages.pagetimes import DDOC, GROUP_LEVELS, STATS_VIEW, page_time_groups
 
 PAGE_VIEWS = {"smoke": 3_000, "full": 100_000}
 RUNS = {"smoke": 1, "full": 5}

@@ -4,7 +4,7 @@ On the grocery profile's orders, reads only (nothing written), alternated run by
 data: every item's pairs read with one grouped `co_purchase` range per item (4 threads, as
 `compute_lists` reads them for the worker), and with one pass over the whole grouped view in pages
 of 10,000 rows (`stream_lists`, as a rebuild reads them); then one whole `couchrec neighbours
-rebuild` (`loader.neighbours.rebuild`). Run it with
+rebuild` (`loader.recommendations.neighbours.rebuild`). Run it with
 `COUCHDB_URL=… .venv/bin/python -m bench.rebuild_pass --orders 15000 --runs 3`; `--keep` leaves the
 database for another run (`--db NAME` reuses one, loaded and built).
 """
@@ -20,10 +20,9 @@ from pathlib import Path
 
 from bench.common import machine
 from bench.neighbours import load_orders, wait_for_views
-from loader.bulk import chunks
-from loader.couch import Couch
-from loader.neighbours import DEFAULT_K, lists_db, read_lists, rebuild, stream_lists
-from loader.purchases import all_purchase_counts, order_count
+from loader.couchdb.couch import Couch, chunks
+from loader.recommendations.neighbours import DEFAULT_K, lists_db, read_lists, rebuild, stream_lists
+from loader.recommendations.purchases import all_purchase_counts, order_count
 
 RESULTS = Path(__file__).parent / "results" / "couchdb"
 

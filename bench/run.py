@@ -18,9 +18,9 @@ from pathlib import Path
 
 from bench import freshness, growth, ingestion, neighbours, pagetimes, scaling, serving, view_queue, views
 from bench.common import SIZES, machine
-from loader import devdb
-from loader.couch import Couch, redact
-from tests.servers import REPO_DIR, free_port
+from loader.couchdb.couch import Couch, redact
+from loader.devtools import devdb
+from loader.devtools.live import REPO_DIR, free_port
 
 SECTIONS = {
     "ingestion": ("Ingestion", ingestion),

@@ -23,14 +23,14 @@ from urllib.parse import urlencode
 import requests
 
 from bench.common import Size, fresh_db, latency, machine, timed_concurrently, write_all
-from loader.couch import Couch
-from loader.designdocs import compile_for, install_all
-from loader.indexing import warm_views
-from loader.generate import generate
-from loader.recommend import popular
-from loader.viewcache import ViewCache
-from tests.crashable import COUCHDB_LOCAL, LocalCouchDB
-from tests.servers import REPO_DIR, LiveService
+from loader.couchdb.couch import Couch
+from loader.couchdb.indexing import warm_views
+from loader.couchdb.viewcache import ViewCache
+from loader.designdocs.deploy import compile_for, install_all
+from loader.devtools.couchdb_local import COUCHDB_LOCAL, LocalCouchDB
+from loader.devtools.generate import generate
+from loader.devtools.live import REPO_DIR, LiveService
+from loader.recommendations.recommend import popular
 
 DATABASE = "couchdb"  # the kind this table measures (it starts its own servers), for bench/run.py
 CLIENTS = 8

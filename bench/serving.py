@@ -20,15 +20,15 @@ from urllib.parse import urlencode
 import requests
 
 from bench.common import RecordingCouch, Size, fresh_db, latency, timed_concurrently, write_all
-from loader.couch import encode_view_params
-from loader.designdocs import compile_for, install_all
-from loader.indexing import warm_views
-from loader.generate import generate
-from loader.pagetimes import Bound, page_time_groups
-from loader.history import new_to_user, read_history
-from loader.recommend import DEFAULT_SCORE, popular, recommend
-from loader.viewcache import ViewCache
-from tests.servers import LiveService
+from loader.couchdb.couch import encode_view_params
+from loader.couchdb.indexing import warm_views
+from loader.couchdb.viewcache import ViewCache
+from loader.designdocs.deploy import compile_for, install_all
+from loader.devtools.generate import generate
+from loader.devtools.live import LiveService
+from loader.pages.pagetimes import Bound, page_time_groups
+from loader.recommendations.history import new_to_user, read_history
+from loader.recommendations.recommend import DEFAULT_SCORE, popular, recommend
 
 CLIENTS = {"smoke": 2, "full": 8}
 

@@ -18,9 +18,9 @@ from pathlib import Path
 
 from bench.common import fresh_db, machine, write_all
 from bench.neighbours import wait_for_views
-from loader.designdocs import compile_for, install_all
-from loader.generate import generate
-from loader.tune import DEFAULT_MAX_USERS, tune
+from loader.designdocs.deploy import compile_for, install_all
+from loader.devtools.generate import generate
+from loader.tuning.tune import DEFAULT_MAX_USERS, tune
 
 RESULTS = Path(__file__).parent / "results" / "couchdb"
 PHASES = ("read_orders", "load_and_index", "queries", "total")

@@ -10,9 +10,9 @@ import statistics
 
 from bench.common import Size, build_seconds, fresh_db, write_all
 from bench.growth import index_sizes
-from loader.couch import Couch
-from loader.generate import generate
-from loader.serverconfig import QUEUE_DEFAULT_BEFORE_352, QUEUE_FAST
+from loader.couchdb.couch import Couch
+from loader.couchdb.serverconfig import QUEUE_DEFAULT_BEFORE_352, QUEUE_FAST
+from loader.devtools.generate import generate
 
 ORDERS = {"smoke": 600, "full": 15_000}
 CONFIG = "_node/_local/_config/view_updater"

@@ -8,8 +8,8 @@ import statistics
 import time
 
 from bench.common import Size, build_seconds, fresh_db, write_all
-from loader.designdocs import TARGETS, compile_all
-from loader.generate import generate
+from loader.designdocs.deploy import TARGETS, compile_all
+from loader.devtools.generate import generate
 
 SKETCH, STATS = ("pages_sketch", "generation_time"), ("pages", "generation_time_stats")
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-from loader.tuned import TuningError, from_environment
+from loader.tuning.tuned import TuningError, from_environment
 
 VIEW_UPDATE_CHOICES = ("true", "lazy", "false")
 USER_MODE_CHOICES = ("new", "buy_again")
@@ -36,7 +36,7 @@ class Settings:
     neighbours_k: int = 100
     user_mode: str = "new"
     recommend_bought: bool = True
-    recommend_overrides: tuple[tuple[str, object], ...] = ()  # loader/tuned.py's ENVIRONMENT, over stored tuning
+    recommend_overrides: tuple[tuple[str, object], ...] = ()  # loader/tuning/tuned.py's ENVIRONMENT, over stored tuning
     tuning_seconds: float = 10.0
 
     @classmethod
@@ -44,8 +44,8 @@ class Settings:
         """Read COUCHDB_URL, COUCHREC_DB, COUCHREC_TIMEOUT, COUCHREC_VIEW_UPDATE, COUCHREC_MAX_BODY_BYTES,
         COUCHREC_MAX_BULK_DOCS, COUCHREC_CACHE_SECONDS, COUCHREC_WEB_ASSETS, COUCHREC_INGEST_KEYS,
         COUCHREC_READ_KEYS, COUCHREC_CORS_ORIGINS, COUCHREC_NEIGHBOURS_K, COUCHREC_USER_MODE,
-        COUCHREC_RECOMMEND_BOUGHT, COUCHREC_TUNING_SECONDS and the tuned settings' overrides (loader/tuned.py: ENVIRONMENT);
-        unset ones keep their defaults."""
+        COUCHREC_RECOMMEND_BOUGHT, COUCHREC_TUNING_SECONDS and the tuned settings' overrides
+        (loader/tuning/tuned.py: ENVIRONMENT); unset ones keep their defaults."""
         defaults = cls()
         view_update = environ.get("COUCHREC_VIEW_UPDATE", defaults.view_update)
         if view_update not in VIEW_UPDATE_CHOICES:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from flask import Flask
 
-from loader.couch import Couch
-from loader.neighbours import ListReader, lists_db
-from loader.pagesummaries import SummaryReader
+from loader.couchdb.couch import Couch
+from loader.couchdb.viewcache import ViewCache
+from loader.pages.pagesummaries import SummaryReader
+from loader.recommendations.neighbours import ListReader, lists_db
 from loader.settings import Settings
-from loader.tuned import TunedSettings
-from loader.viewcache import ViewCache
+from loader.tuning.tuned import TunedSettings
 from service.jsonio import OrjsonProvider
 from service.params import AnyText
 

@@ -6,7 +6,7 @@ import json
 
 from flask import request
 
-from loader.schema import MAX_JSON_DEPTH, json_depth
+from loader.logs.schema import MAX_JSON_DEPTH, json_depth
 from service.errors import ApiError
 
 BODY = "(body)"

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from flask import current_app
 
-from loader.couch import Couch
-from loader.designdocs import compile_for
+from loader.couchdb.couch import Couch
+from loader.couchdb.viewcache import RevalidateOnFirstQuery, ViewCache
+from loader.designdocs.deploy import compile_for
+from loader.pages.pagesummaries import SummaryReader
+from loader.recommendations.neighbours import ListReader
 from loader.settings import Settings
-from loader.tuned import RecommendSettings, TunedSettings
-from loader.neighbours import ListReader
-from loader.pagesummaries import SummaryReader
-from loader.viewcache import RevalidateOnFirstQuery, ViewCache
+from loader.tuning.tuned import RecommendSettings, TunedSettings
 
 
 def get_couch() -> Couch:
@@ -30,12 +30,12 @@ def get_views_when_asked() -> RevalidateOnFirstQuery:
 
 
 def get_lists() -> ListReader:
-    """The reader of the stored neighbour lists (loader/neighbours.py)."""
+    """The reader of the stored neighbour lists (loader/recommendations/neighbours.py)."""
     return current_app.extensions["couchrec"]["lists"]
 
 
 def get_summaries() -> SummaryReader:
-    """The reader of the stored page-time summaries (loader/pagesummaries.py)."""
+    """The reader of the stored page-time summaries (loader/pages/pagesummaries.py)."""
     return current_app.extensions["couchrec"]["summaries"]
 
 

@@ -1,7 +1,7 @@
 """One time budget per HTTP request: COUCHREC_TIMEOUT for all its CouchDB requests together.
 
 Each CouchDB request waits at most for what is left of it; past it the request
-answers 503 with Retry-After (loader.couch raises CouchUnavailable), long before
+answers 503 with Retry-After (loader.couchdb.couch raises CouchUnavailable), long before
 gunicorn's worker timeout (set far above it in service/gunicorn_conf.py).
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Flask, g
 
-from loader.couch import end_deadline, start_deadline
+from loader.couchdb.couch import end_deadline, start_deadline
 
 
 def init_app(app: Flask, seconds: float) -> None:

@@ -3,11 +3,11 @@ endpoints and the metrics give it."""
 
 from __future__ import annotations
 
-from loader.couch import Couch
-from loader.derived import Derivation, pending_changes
-from loader.neighbours import DEFAULT_K, NeighbourLists
-from loader.pagesummaries import PageSummaries
-from loader.shards import EVERY_ITEM, Shard
+from loader.couchdb.couch import Couch
+from loader.derived.derived import Derivation, pending_changes
+from loader.derived.shards import EVERY_ITEM, Shard
+from loader.pages.pagesummaries import PageSummaries
+from loader.recommendations.neighbours import DEFAULT_K, NeighbourLists
 
 
 def derivations(couch: Couch, *, k: int = DEFAULT_K, shard: Shard = EVERY_ITEM) -> dict[str, Derivation]:
@@ -20,5 +20,5 @@ def derivations(couch: Couch, *, k: int = DEFAULT_K, shard: Shard = EVERY_ITEM) 
 
 
 def every_lag(couch: Couch) -> dict[str, dict | None]:
-    """How far behind each derived database is (loader.derived.pending_changes), by name."""
+    """How far behind each derived database is (loader.derived.derived.pending_changes), by name."""
     return {name: pending_changes(derivation) for name, derivation in derivations(couch).items()}

@@ -8,9 +8,9 @@ from __future__ import annotations
 from flask import Flask, current_app, jsonify
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from loader.couch import CouchError, CouchUnavailable
-from loader.pagetimes import ViewAnswerError
-from loader.schema import ValidationError
+from loader.couchdb.couch import CouchError, CouchUnavailable
+from loader.logs.schema import ValidationError
+from loader.pages.pagetimes import ViewAnswerError
 from service.logs import note_error
 
 RETRY_AFTER_SECONDS = 5

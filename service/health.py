@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
-from loader.couch import CouchError, CouchUnavailable
-from loader.designdocs import diff_all
+from loader.couchdb.couch import CouchError, CouchUnavailable
+from loader.designdocs.deploy import diff_all
 from service.derivations import every_lag
-from loader.serverconfig import view_queue_warning
+from loader.couchdb.serverconfig import view_queue_warning
 from service.db import get_couch, get_ddocs
 from service.openapi import READS, operation
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request, url_for
 
-from loader.ingest import CONFLICT, CREATED, FAILED, PRESENT, REJECTED, Outcome, PendingLog, write_logs
-from loader.schema import ValidationError, check_doc_id, new_doc_id, prepare_log
+from loader.logs.ingest import CONFLICT, CREATED, FAILED, PRESENT, REJECTED, Outcome, PendingLog, write_logs
+from loader.logs.schema import ValidationError, check_doc_id, new_doc_id, prepare_log
 from service.bodies import BODY, json_body, parse_json
 from service.db import get_couch, get_settings
 from service.errors import ApiError

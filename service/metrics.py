@@ -16,7 +16,7 @@ from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry,
                                generate_latest)
 from prometheus_client import multiprocess
 
-from loader.couch import CouchError, CouchUnavailable
+from loader.couchdb.couch import CouchError, CouchUnavailable
 from service.derivations import every_lag
 from service.db import get_couch
 from service.logs import request_seconds, route
@@ -49,7 +49,7 @@ DERIVED_CHECKPOINT_AGE = Gauge("couchrec_derived_checkpoint_age_seconds",
 
 
 def observe_couchdb(method: str, status: int | None, seconds: float) -> None:
-    """loader.couch.Couch's request observer."""
+    """loader.couchdb.couch.Couch's request observer."""
     COUCHDB_REQUESTS.labels(method, str(status) if status is not None else "none").observe(seconds)
     if status is None:
         COUCHDB_ERRORS.labels("no_answer").inc()
@@ -58,7 +58,7 @@ def observe_couchdb(method: str, status: int | None, seconds: float) -> None:
 
 
 def observe_cache(hit: bool) -> None:
-    """loader.viewcache.ViewCache's lookup observer."""
+    """loader.couchdb.viewcache.ViewCache's lookup observer."""
     VIEW_CACHE.labels("hit" if hit else "miss").inc()
 
 

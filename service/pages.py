@@ -10,8 +10,8 @@ from pathlib import Path
 
 from flask import Blueprint, current_app, jsonify, render_template, send_from_directory
 
-from loader.recommend import DEFAULT_SCORE
-from loader.scoring import SCORES
+from loader.recommendations.recommend import DEFAULT_SCORE
+from loader.recommendations.scoring import SCORES
 from service.db import get_settings
 from service.errors import ApiError
 from service.openapi import openapi_document, operation

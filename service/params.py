@@ -11,7 +11,7 @@ from typing import Callable, Iterable
 from flask import request
 from werkzeug.routing import PathConverter
 
-from loader.schema import ValidationError, check_value
+from loader.logs.schema import ValidationError, check_value
 from service.errors import ApiError
 
 TRUE_WORDS, FALSE_WORDS = ("1", "true", "yes"), ("0", "false", "no")

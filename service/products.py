@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
-from loader.recommend import POPULAR_KINDS, also_viewed, popular
+from loader.recommendations.recommend import POPULAR_KINDS, also_viewed, popular
 from service.db import get_views
 from service.openapi import READS, operation
 from service.params import choice, integer, reference

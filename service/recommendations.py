@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
-from loader.history import buy_again, cart_for_user, most_bought, new_to_user, read_history
-from loader.recommend import MAX_SEEDS, Recommendation, recommend
-from loader.schema import MAX_BASKET_ITEMS
-from loader.scoring import SCORES
-from loader.tuned import MAX_MIN_SUPPORT
+from loader.logs.schema import MAX_BASKET_ITEMS
+from loader.recommendations.history import buy_again, cart_for_user, most_bought, new_to_user, read_history
+from loader.recommendations.recommend import MAX_SEEDS, Recommendation, recommend
+from loader.recommendations.scoring import SCORES
 from loader.settings import USER_MODE_CHOICES
+from loader.tuning.tuned import MAX_MIN_SUPPORT
 from service.bodies import json_body
 from service.db import get_lists, get_recommend_settings, get_settings, get_tuning, get_views_when_asked
 from service.errors import ApiError

@@ -1,15 +1,15 @@
 """JSON Schemas of the API's bodies, for the OpenAPI document.
 
-The log schemas are generated from `loader.schema.SCHEMA`, the same data the
+The log schemas are generated from `loader.logs.schema.SCHEMA`, the same data the
 service and `validate_doc_update` enforce; the answer schemas are checked
 against real answers by tests/test_openapi.py.
 """
 
 from __future__ import annotations
 
-from loader.pagetimes import QUANTILES
-from loader.schema import BASKET_LINE, COMMON_FIELDS, FIELD_KINDS, LOG_TYPES, MAX_BASKET_ITEMS, SCHEMA
-from loader.scoring import SCORES
+from loader.logs.schema import BASKET_LINE, COMMON_FIELDS, FIELD_KINDS, LOG_TYPES, MAX_BASKET_ITEMS, SCHEMA
+from loader.pages.pagetimes import QUANTILES
+from loader.recommendations.scoring import SCORES
 from loader.settings import USER_MODE_CHOICES
 
 NUMBER = {"type": "number"}

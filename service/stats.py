@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify, request
 
-from loader.couch import CouchError
-from loader.pagetimes import GROUP_LEVELS, RELATIVE_ERROR, Bound, ViewAnswerError, page_time_groups
+from loader.couchdb.couch import CouchError
+from loader.pages.pagetimes import GROUP_LEVELS, RELATIVE_ERROR, Bound, ViewAnswerError, page_time_groups
 from service.db import get_summaries, get_views, get_views_when_asked
 from service.errors import RETRY_AFTER_SECONDS, ApiError
 from service.openapi import operation

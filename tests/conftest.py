@@ -14,13 +14,13 @@ from contextlib import contextmanager
 
 import pytest
 
-from loader import devdb
-from loader.bulk import load_files
-from loader.generate import generate
-from loader.couch import Couch
-from loader.designdocs import compile_for, install_all
-from loader.indexing import warm_views
-from loader.neighbours import lists_db
+from loader.couchdb.couch import Couch
+from loader.couchdb.indexing import warm_views
+from loader.designdocs.deploy import compile_for, install_all
+from loader.devtools import devdb
+from loader.devtools.generate import generate
+from loader.logs.bulk import load_files
+from loader.recommendations.neighbours import lists_db
 from tests.servers import LiveService, free_port
 
 

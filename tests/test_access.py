@@ -13,7 +13,7 @@ import uuid
 import pytest
 import requests
 
-from loader.couch import Couch
+from loader.couchdb.couch import Couch
 from loader.settings import Settings, SettingsError
 from tests.servers import REPO_DIR, LiveService
 
@@ -156,7 +156,7 @@ def member_url(couchdb_url: str, user: str, password: str) -> str:
 def test_a_member_writes_logs_but_not_design_docs_or_security(couchdb_url, shop):
     if shop.server_info().vendor != "couchdb":
         pytest.skip("PouchDB Server has no admins and enforces no _security; run with COUCHDB_URL=<CouchDB 3 admin>")
-    from loader import security
+    from loader.couchdb import security
 
     user, password = "couchrec_svc_" + uuid.uuid4().hex[:8], "member-password-123"
     security.ensure_user(shop, user, password)

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from loader.couch import Couch
-from loader.derived import is_cluster
+from loader.couchdb.couch import Couch
+from loader.derived.derived import is_cluster
 from tests.servers import REPO_DIR
 
 pytestmark = pytest.mark.slow  # minutes of benchmarks: `bash scripts/test --all` and CI run it

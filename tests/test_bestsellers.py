@@ -3,13 +3,13 @@ without reading the whole popularity view."""
 
 import random
 
-from loader.bestsellers import BEST_SELLERS_ID, BestSellers, read_best_sellers
-from loader.derived import is_cluster
-from loader.follow import Follower
-from loader.ingest import PendingLog
-from loader.neighbours import ListReader, NeighbourLists, lists_db
-from loader.recommend import popular, recommend
-from loader.viewcache import ViewCache
+from loader.couchdb.viewcache import ViewCache
+from loader.derived.derived import is_cluster
+from loader.derived.follow import Follower
+from loader.logs.ingest import PendingLog
+from loader.recommendations.bestsellers import BEST_SELLERS_ID, BestSellers, read_best_sellers
+from loader.recommendations.neighbours import ListReader, NeighbourLists, lists_db
+from loader.recommendations.recommend import popular, recommend
 from tests.eventually import eventually
 from tests.test_neighbours import assert_lists_exact, random_orders, rebuilt_exactly, write
 from tests.test_recommendations import fixture_logs

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from loader.couch import Couch
+from loader.couchdb.couch import Couch
 from tests.eventually import eventually
 from tests.crashable import COUCHDB_LOCAL, LocalCouchDB, needs_local_couchdb
 from tests.servers import INGEST_KEY, REPO_DIR, free_port

@@ -8,7 +8,7 @@ points and never showed it). The schema refuses them, in the service and in the 
 
 import pytest
 
-from loader.ingest import PendingLog, write_logs
+from loader.logs.ingest import PendingLog, write_logs
 
 INVISIBLE_IDS = ["a\u0098", "a\u200b", "a\u034f", "\ufeffa"]
 

@@ -21,8 +21,8 @@ def test_design_docs_install_and_answer_on_couchdb_3():
     from testcontainers.core.container import DockerContainer
     from testcontainers.core.waiting_utils import wait_for_logs
 
-    from loader.couch import Couch
-    from loader.designdocs import compile_for, install_all
+    from loader.couchdb.couch import Couch
+    from loader.designdocs.deploy import compile_for, install_all
 
     with DockerContainer("couchdb:3.5").with_env("COUCHDB_USER", "admin").with_env(
             "COUCHDB_PASSWORD", "secret").with_exposed_ports(5984) as container:

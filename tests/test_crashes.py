@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from loader.couch import Couch
-from loader.designdocs import compile_for, install_all
+from loader.couchdb.couch import Couch
+from loader.designdocs.deploy import compile_for, install_all
 from tests.crashable import LocalCouchDB, PouchOnDisk, needs_local_couchdb, only_on_pouchdb
 from tests.eventually import eventually
 from tests.servers import INGEST_KEY, REPO_DIR, LiveService

@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from loader.couch import Couch
-from loader.tuned import RecommendSettings, store
+from loader.couchdb.couch import Couch
+from loader.tuning.tuned import RecommendSettings, store
 from tests.servers import REPO_DIR
 
 CHROMIUM = shutil.which("chromium")

@@ -4,8 +4,8 @@ import shutil
 
 from click.testing import CliRunner
 
-from loader.designdocs import (DESIGNDOCS_DIR, REFERENCE_DDOCS, STAGING_SUFFIX, TARGETS, compile_all, compile_for,
-                               diff_all, install_all)
+from loader.designdocs.deploy import (DESIGNDOCS_DIR, REFERENCE_DDOCS, STAGING_SUFFIX, TARGETS, compile_all,
+                                      compile_for, diff_all, install_all)
 from service.cli import main
 
 ALL_DDOCS = {"_design/history", "_design/logs", "_design/pages", "_design/pages_sketch", "_design/products", "_design/recommend"}

@@ -7,7 +7,7 @@ import pytest
 import requests
 from click.testing import CliRunner
 
-from loader import devdb
+from loader.devtools import devdb
 from service.cli import main
 from tests.eventually import eventually
 from tests.servers import free_port

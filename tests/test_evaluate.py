@@ -5,10 +5,11 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from loader.baskets import Basket, read_baskets
-from loader.evaluate import BASELINE, HALF_LIVES, THROUGH_LISTS, WEIGHTS, evaluate, grid_key, split_baskets, split_per_user
-from loader.generate import generate
-from loader.scoring import SCORES
+from loader.devtools.generate import generate
+from loader.recommendations.scoring import SCORES
+from loader.tuning.baskets import Basket, read_baskets
+from loader.tuning.evaluate import (BASELINE, HALF_LIVES, THROUGH_LISTS, WEIGHTS, evaluate, grid_key, split_baskets,
+                                    split_per_user)
 from service.cli import main
 
 ARFF = """% a tiny market-basket file

@@ -21,9 +21,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from loader.bulk import load_files
-from loader.generate import generate
-from loader.schema import ValidationError, validate_log
+from loader.devtools.generate import generate
+from loader.logs.bulk import load_files
+from loader.logs.schema import ValidationError, validate_log
 from loader.settings import Settings
 from service import create_app
 from service.openapi import openapi_document

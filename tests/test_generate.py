@@ -6,8 +6,8 @@ from collections import Counter
 import pytest
 from click.testing import CliRunner
 
-from loader.generate import PAGE_TIMES, TrafficGenerator, generate
-from loader.schema import prepare_log
+from loader.devtools.generate import PAGE_TIMES, TrafficGenerator, generate
+from loader.logs.schema import prepare_log
 from service.cli import main
 
 

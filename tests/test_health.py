@@ -1,6 +1,6 @@
 """/healthz and /readyz against a real service process."""
 
-from loader.designdocs import compile_for, install_all
+from loader.designdocs.deploy import compile_for, install_all
 from tests.servers import LiveService, free_port
 
 

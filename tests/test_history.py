@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import pytest
 
-from loader.history import (DEFAULT_HALF_LIFE, DEFAULT_WEIGHT, HALF_LIVES, REFERENCE_DAY, Bought, habit_scores,
-                            read_history)
-from loader.ingest import PendingLog, write_logs
+from loader.couchdb.viewcache import ViewCache
+from loader.logs.ingest import PendingLog, write_logs
+from loader.recommendations.history import (DEFAULT_HALF_LIFE, DEFAULT_WEIGHT, HALF_LIVES, REFERENCE_DAY, Bought,
+                                            habit_scores, read_history)
 from loader.settings import Settings, SettingsError
-from loader.viewcache import ViewCache
 from tests.eventually import eventually
 from tests.servers import LiveService
 

@@ -12,9 +12,9 @@ from contextlib import contextmanager
 import pytest
 from click.testing import CliRunner
 
-from loader.couch import CouchError
-from loader.generate import generate
-from loader.ingest import PendingLog, write_logs
+from loader.couchdb.couch import CouchError
+from loader.devtools.generate import generate
+from loader.logs.ingest import PendingLog, write_logs
 from service.cli import main
 
 REQUEST_TIMEOUT_MS = "300"

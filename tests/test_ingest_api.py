@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from loader.derived import is_cluster
+from loader.derived.derived import is_cluster
 from tests.servers import LiveService
 
 

@@ -8,7 +8,7 @@ import json
 import os
 
 from bench.load_run import print_table, run_load
-from loader.couch import Couch
+from loader.couchdb.couch import Couch
 from tests.servers import INGEST_KEY, REPO_DIR, LiveService
 
 LOAD_SECONDS = float(os.environ.get("COUCHREC_TEST_LOAD_SECONDS", "8"))

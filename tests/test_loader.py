@@ -6,11 +6,11 @@ import threading
 import pytest
 from click.testing import CliRunner
 
-from loader import bulk
-from loader.bulk import LoadPlace, load_files
-from loader.couch import Couch, CouchUnavailable
-from loader.ingest import PendingLog, write_logs
-from loader.generate import generate
+from loader.couchdb.couch import Couch, CouchUnavailable
+from loader.devtools.generate import generate
+from loader.logs import bulk
+from loader.logs.bulk import LoadPlace, load_files
+from loader.logs.ingest import PendingLog, write_logs
 from service.cli import main
 from tests.eventually import eventually
 from tests.faults import FaultyProxy

@@ -99,9 +99,9 @@ def gauges(samples: dict, name: str, derived: str) -> list[float]:
 
 
 def test_the_worker_lag_is_read_at_scrape_time(two_workers, module_shop):
-    from loader.derived import rebuild
-    from loader.neighbours import NeighbourLists
-    from loader.pagesummaries import PageSummaries
+    from loader.derived.derived import rebuild
+    from loader.recommendations.neighbours import NeighbourLists
+    from loader.pages.pagesummaries import PageSummaries
 
     assert total(scrape(two_workers), "couchrec_derived_pending_changes") == 0, "no derived databases yet: no gauge"
     rebuild(NeighbourLists(module_shop))  # stores the lists' worker checkpoint; the summaries have none yet

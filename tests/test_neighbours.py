@@ -12,20 +12,20 @@ from pathlib import Path
 
 import pytest
 
-from loader.couch import Couch
-from loader.designdocs import compile_for
-from loader.indexing import warm_views
-from loader.evaluate import THROUGH_LISTS, evaluate
-from loader.baskets import Basket
-from loader.derived import REBUILD_ID, db_exists, is_cluster, pending_changes, read_checkpoint
-from loader.follow import Follower, follow
-from loader.ingest import PendingLog, write_logs
-from loader.bestsellers import DEFAULT_P, BestSellers, read_best_sellers
-from loader.neighbours import (LIST_SCORES, PREFIX, ListReader, NeighbourList, NeighbourLists, compute_lists,
-                               lists_db, rebuild)
-from loader.purchases import all_purchase_counts
-from loader.recommend import recommend
-from loader.viewcache import ViewCache
+from loader.couchdb.couch import Couch
+from loader.couchdb.indexing import warm_views
+from loader.couchdb.viewcache import ViewCache
+from loader.derived.derived import REBUILD_ID, db_exists, is_cluster, pending_changes, read_checkpoint
+from loader.derived.follow import Follower, follow
+from loader.designdocs.deploy import compile_for
+from loader.logs.ingest import PendingLog, write_logs
+from loader.recommendations.bestsellers import DEFAULT_P, BestSellers, read_best_sellers
+from loader.recommendations.neighbours import (LIST_SCORES, PREFIX, ListReader, NeighbourList, NeighbourLists,
+                                               compute_lists, lists_db, rebuild)
+from loader.recommendations.purchases import all_purchase_counts
+from loader.recommendations.recommend import recommend
+from loader.tuning.baskets import Basket
+from loader.tuning.evaluate import THROUGH_LISTS, evaluate
 from tests.eventually import eventually
 from tests.faults import FaultyProxy
 from tests.servers import REPO_DIR, LiveService

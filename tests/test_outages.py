@@ -7,9 +7,9 @@ import uuid
 
 import pytest
 
-from loader.couch import CouchError, CouchTimeout, CouchUnavailable
-from loader.generate import generate
-from loader.ingest import PendingLog, write_logs
+from loader.couchdb.couch import CouchError, CouchTimeout, CouchUnavailable
+from loader.devtools.generate import generate
+from loader.logs.ingest import PendingLog, write_logs
 from tests.faults import FaultyProxy
 from tests.servers import LiveService
 from tests.test_index_builds import short_request_timeout

@@ -1,7 +1,7 @@
 """A page view's day, written twice (designdocs/_lib/page_view_key.js for the page-time views,
-loader/pagesummaries.py's `cell_of` for the summaries), is the same on the same random documents:
+loader/pages/pagesummaries.py's `cell_of` for the summaries), is the same on the same random documents:
 those `validate_doc_update` lets into the database, since those are all a view ever sees. The JS
-runs in QuickJS, as the reduce verifier runs it (loader/verify.py). An order's items and pairs
+runs in QuickJS, as the reduce verifier runs it (loader/designdocs/verify.py). An order's items and pairs
 have their own twin test (tests/test_pairing.py)."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import quickjs
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from loader.designdocs import TARGETS, function_source
-from loader.pagesummaries import cell_of
-from loader.verify import JsFunctions
+from loader.designdocs.deploy import TARGETS, function_source
+from loader.designdocs.verify import JsFunctions
+from loader.pages.pagesummaries import cell_of
 
 DESIGNDOCS = Path(__file__).resolve().parent.parent / "designdocs"
 

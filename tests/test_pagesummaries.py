@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from loader.derived import REBUILD_ID, default_settle, is_cluster, pending_changes, rebuild
-from loader.follow import Follower
-from loader.ingest import PendingLog, write_logs
-from loader.designdocs import compile_for
-from loader.generate import generate
-from loader.indexing import warm_views
-from loader.pagesummaries import PENDING_LIMIT, PageSummaries, summaries_db
-from loader.pagetimes import Bound, page_time_groups
-from loader.viewcache import ViewCache
+from loader.couchdb.indexing import warm_views
+from loader.couchdb.viewcache import ViewCache
+from loader.derived.derived import REBUILD_ID, default_settle, is_cluster, pending_changes, rebuild
+from loader.derived.follow import Follower
+from loader.designdocs.deploy import compile_for
+from loader.devtools.generate import generate
+from loader.logs.ingest import PendingLog, write_logs
+from loader.pages.pagesummaries import PENDING_LIMIT, PageSummaries, summaries_db
+from loader.pages.pagetimes import Bound, page_time_groups
 from tests.eventually import eventually
 from tests.servers import REPO_DIR
 

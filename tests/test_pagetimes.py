@@ -7,13 +7,14 @@ from collections import defaultdict
 
 import pytest
 
-from loader.bulk import load_files
-from loader.designdocs import compile_for
-from loader.indexing import warm_views
-from loader.generate import generate
-from loader.pagetimes import HISTOGRAM, HISTOGRAM_VIEW, RELATIVE_ERROR, page_time_groups, sketch_buckets, summarise
-from loader.verify import BUILTIN_REDUCE_LIMIT, erlang_term_size
-from loader.viewcache import ViewCache
+from loader.couchdb.indexing import warm_views
+from loader.couchdb.viewcache import ViewCache
+from loader.designdocs.deploy import compile_for
+from loader.designdocs.verify import BUILTIN_REDUCE_LIMIT, erlang_term_size
+from loader.devtools.generate import generate
+from loader.logs.bulk import load_files
+from loader.pages.pagetimes import (HISTOGRAM, HISTOGRAM_VIEW, RELATIVE_ERROR, page_time_groups, sketch_buckets,
+                                    summarise)
 from tests.eventually import eventually
 from tests.servers import LiveService
 

@@ -1,11 +1,11 @@
-"""One pairing rule in two languages: loader/orders.py's order_items, paired_items and order_pairs
+"""One pairing rule in two languages: loader/recommendations/orders.py's order_items, paired_items and order_pairs
 give what designdocs/_lib's twins make the `recommend` maps emit, on the same random documents."""
 
 import random
 
-from loader.designdocs import compile_all
-from loader.orders import PAIRED_ITEMS, order_items, order_pairs
-from loader.verify import JsFunctions
+from loader.designdocs.deploy import compile_all
+from loader.designdocs.verify import JsFunctions
+from loader.recommendations.orders import PAIRED_ITEMS, order_items, order_pairs
 
 SIZES = (0, 1, 2, 3, 10, PAIRED_ITEMS - 1, PAIRED_ITEMS, PAIRED_ITEMS + 1, 120, 500)
 

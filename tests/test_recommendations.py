@@ -15,10 +15,10 @@ import math
 
 import pytest
 
-from loader.ingest import PendingLog, write_logs
-from loader.purchases import order_count, purchase_counts
-from loader.recommend import recommend
-from loader.viewcache import ViewCache
+from loader.couchdb.viewcache import ViewCache
+from loader.logs.ingest import PendingLog, write_logs
+from loader.recommendations.purchases import order_count, purchase_counts
+from loader.recommendations.recommend import recommend
 from tests.eventually import eventually
 from tests.test_scoring import g_squared
 

@@ -2,10 +2,10 @@
 
 import pytest
 
-from loader.couch import CouchError
-from loader.designdocs import compile_all
-from loader.schema import ValidationError, check_doc_id, prepare_log, validate_log
-from loader.verify import JsFunctions
+from loader.couchdb.couch import CouchError
+from loader.designdocs.deploy import compile_all
+from loader.designdocs.verify import JsFunctions
+from loader.logs.schema import ValidationError, check_doc_id, prepare_log, validate_log
 
 TS = "2026-11-01T10:00:00.000Z"
 

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from loader.scoring import SCORES, log_likelihood_ratio, scorer
+from loader.recommendations.scoring import SCORES, log_likelihood_ratio, scorer
 
 
 def g_squared(k11, k12, k21, k22):

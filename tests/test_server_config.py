@@ -1,4 +1,4 @@
-"""Server settings that decide whether indexes build fast, or at all (loader/serverconfig.py), on a
+"""Server settings that decide whether indexes build fast, or at all (loader/couchdb/serverconfig.py), on a
 CouchDB 3.5 of the test's own: couchjs with too little memory, and the small view-updater queue."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from bench.common import write_all
-from loader.couch import Couch
-from loader.generate import generate
-from loader.serverconfig import QUEUE_FAST
+from loader.couchdb.couch import Couch
+from loader.couchdb.serverconfig import QUEUE_FAST
+from loader.devtools.generate import generate
 from service.cli import main
 from tests.crashable import LocalCouchDB, needs_local_couchdb
 from tests.servers import LiveService

@@ -9,12 +9,12 @@ import time
 
 import pytest
 
-from loader.bestsellers import BestSellers, merged_shards
-from loader.couch import Couch
-from loader.derived import is_cluster, pending_changes, read_checkpoint, workers_checkpoints
-from loader.follow import Follower
-from loader.neighbours import NeighbourLists, lists_db
-from loader.shards import Shard
+from loader.couchdb.couch import Couch
+from loader.derived.derived import is_cluster, pending_changes, read_checkpoint, workers_checkpoints
+from loader.derived.follow import Follower
+from loader.derived.shards import Shard
+from loader.recommendations.bestsellers import BestSellers, merged_shards
+from loader.recommendations.neighbours import NeighbourLists, lists_db
 from tests.eventually import eventually
 from tests.servers import REPO_DIR
 from tests.test_neighbours import COUCHREC, assert_lists_exact, random_orders, write

@@ -21,10 +21,10 @@ from datetime import date, timedelta
 import pytest
 from click.testing import CliRunner
 
-from loader.ingest import PendingLog, write_logs
-from loader.tune import tune
-from loader.tuned import (TUNING_ID, RecommendSettings, TuningError, from_environment, from_stored, read_stored,
-                          store)
+from loader.logs.ingest import PendingLog, write_logs
+from loader.tuning.tune import tune
+from loader.tuning.tuned import (TUNING_ID, RecommendSettings, TuningError, from_environment, from_stored, read_stored,
+                                 store)
 from service.cli import main
 from tests.eventually import eventually
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from loader.ingest import write_logs
-from loader.tuned import TUNING_ID, RecommendSettings, read_stored, store
+from loader.logs.ingest import write_logs
+from loader.tuning.tuned import TUNING_ID, RecommendSettings, read_stored, store
 from tests.eventually import eventually
 from tests.servers import LiveService
 from tests.test_history import fixture_logs

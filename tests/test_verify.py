@@ -8,11 +8,11 @@ from hypothesis import strategies as st
 
 import pytest
 
-from loader.designdocs import TARGETS, compile_all
-from loader.generate import generate
-from loader.pagetimes import HISTOGRAM, RELATIVE_ERROR
-from loader.verify import (BUILTIN_REDUCE_LIMIT, ReduceLimitError, View, check_view, erlang_term_size, reduce_views,
-                           verify_all)
+from loader.designdocs.deploy import TARGETS, compile_all
+from loader.designdocs.verify import (BUILTIN_REDUCE_LIMIT, ReduceLimitError, View, check_view, erlang_term_size,
+                                      reduce_views, verify_all)
+from loader.devtools.generate import generate
+from loader.pages.pagetimes import HISTOGRAM, RELATIVE_ERROR
 
 COMPILED = {target: compile_all(target=target) for target in TARGETS}
 PAGES = COMPILED["couchdb"]["_design/pages"]["views"]

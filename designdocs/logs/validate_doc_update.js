@@ -1,5 +1,5 @@
 // Refuses log documents that break couchrec's schema, whoever writes them.
-// SCHEMA is loader/schema.py's SCHEMA, injected by the design-doc compiler, so
+// SCHEMA is loader/logs/schema.py's SCHEMA, injected by the design-doc compiler, so
 // this file and the service apply one set of rules with the same messages.
 function (newDoc, oldDoc, userCtx, secObj) {
   var SCHEMA = __COUCHREC_SCHEMA__;

@@ -1,4 +1,4 @@
-// Every order in time order, for `couchrec tune` (loader/tune.py): key the timestamp,
+// Every order in time order, for `couchrec tune` (loader/tuning/tune.py): key the timestamp,
 // value [user_id or null, order_id, [item, ...]]. No reduce: read once per tuning run.
 function (doc) {
   var items = (__LIB_order_items__)(doc);

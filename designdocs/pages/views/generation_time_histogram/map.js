@@ -2,7 +2,7 @@
 // count: bucket b of the window covers (GAMMA^(b+LOWEST-1), GAMMA^(b+LOWEST)], so 2 %
 // relative error inside it; values outside fall into the edge buckets (whose figures
 // are then bounded by the exact min/max). Summed by the builtin _sum, in Erlang on
-// CouchDB. The form is chosen per server at install time (loader/designdocs.py):
+// CouchDB. The form is chosen per server at install time (loader/designdocs/deploy.py):
 // "object" {"<b>": 1}, summed key by key into a sparse histogram (CouchDB), or
 // "array" [0, ..., 0, 1] with the 1 at position b, summed element-wise (PouchDB Server).
 function (doc) {

@@ -1,0 +1,1 @@
+"""Talking to CouchDB: the only HTTP client, cached view reads, index builds, server settings, security."""

@@ -1,0 +1,1 @@
+"""Development tools, imported by nothing at runtime: traffic generator, PouchDB Server, live servers for tests."""

@@ -1,0 +1,1 @@
+"""Page-time analytics: queries over the page views' views and the summaries derived from them."""

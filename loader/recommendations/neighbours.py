@@ -1,0 +1,328 @@
+"""Item neighbour lists: the step chained after the `recommend` views.
+
+For every item a, one document `n:<a>` in the derived database `<db>-neighbours`
+holds n_a, the order count N when it was computed, and a's K co-bought items
+with the highest n_ab (ties by item id). Top-K by n_ab is top-K by count and by
+confidence (n_ab / n_a), so those two scores are served from the lists exactly
+for one seed; scores that read n_b stay on the exact view path. The lists are
+recomputed from the views, never edited in place, so writing one twice is
+harmless, and the whole database can be dropped and rebuilt at any time.
+Beside the lists the same worker keeps the best sellers (loader/recommendations/bestsellers.py).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+from loader.couchdb.couch import Couch, CouchError, chunks
+from loader.derived import derived
+from loader.derived.derived import Rebuild, derived_db, write_over
+from loader.derived.shards import EVERY_ITEM, Shard
+from loader.recommendations.bestsellers import BEST_SELLERS_ID, DEFAULT_P, BestSellers, read_best_sellers, with_counts
+from loader.recommendations.orders import ORDER_SELECTOR, order_items, order_pairs
+from loader.recommendations.purchases import all_purchase_counts, order_count, purchase_counts
+
+DEFAULT_K = 100
+LIST_SCORES = ("count", "confidence")  # top-K by n_ab is exactly top-K by these
+SUFFIX = "-neighbours"
+PREFIX = "n:"  # item ids may start with "_", document ids may not
+QUERY_THREADS = 4
+TORN_READ_ATTEMPTS = 5
+TORN_READ_PAUSE = 1.0
+PAGE_ROWS = 10_000  # grouped co_purchase rows a request, in a rebuild's streaming pass
+
+
+@dataclass
+class NeighbourList:
+    item: str
+    n_a: int
+    orders: int
+    neighbours: dict[str, int]  # b -> n_ab, the K largest
+    complete: bool  # False when a has more than K co-bought items
+    rev: str | None = None  # the stored revision this list was read from, if it was
+
+    @property
+    def consistent(self) -> bool:
+        """No n_ab can exceed n_a: a list breaking that was read from two shard copies at different points."""
+        return self.n_a >= max(self.neighbours.values(), default=0)
+
+    def as_doc(self) -> dict:
+        return {"_id": PREFIX + self.item, **({"_rev": self.rev} if self.rev else {}), "item": self.item,
+                "n_a": self.n_a, "orders": self.orders, "complete": self.complete,
+                "neighbours": [[b, n_ab] for b, n_ab in self.neighbours.items()], "computed_at": time.time()}
+
+    @classmethod
+    def from_doc(cls, doc: dict) -> "NeighbourList":
+        return cls(doc["item"], doc["n_a"], doc["orders"], {b: n_ab for b, n_ab in doc["neighbours"]}, doc["complete"],
+                   doc.get("_rev"))
+
+
+def lists_db(couch: Couch) -> Couch:
+    """The derived database beside the log database `couch`."""
+    return derived_db(couch, SUFFIX)
+
+
+def top_k(pairs: dict[str, int], k: int) -> dict[str, int]:
+    """The k items with the largest n_ab, ties broken by item id (the order recommend() ranks in)."""
+    return dict(sorted(pairs.items(), key=lambda pair: (-pair[1], pair[0]))[:k])
+
+
+def compute_lists(couch: Couch, items: Iterable[str], *, k: int = DEFAULT_K) -> list[NeighbourList]:
+    """Compute the lists of `items` from the views: n_a in one query, one grouped co_purchase range per item.
+
+    On a cluster the two reads can be answered by shard copies at different points (quorum writes,
+    one copy read per shard range); a list whose n_a is below one of its n_ab is such a torn read,
+    and those items are read again, up to TORN_READ_ATTEMPTS times."""
+    lists = read_lists(couch, sorted(set(items)), k)
+    for _ in range(TORN_READ_ATTEMPTS - 1):
+        torn = [one.item for one in lists if not one.consistent]
+        if not torn:
+            break
+        time.sleep(TORN_READ_PAUSE)
+        again = {one.item: one for one in read_lists(couch, torn, k)}
+        lists = [again.get(one.item, one) for one in lists]
+    return lists
+
+
+def updated_lists(couch: Couch, target: Couch, orders: list[list[str]], *, k: int = DEFAULT_K,
+                  shard: Shard = EVERY_ITEM) -> list[NeighbourList]:
+    """The lists of the items in `orders` (new orders), brought up to date without reading whole ranges.
+
+    An order changes n_a for its items and n_ab only for pairs inside it, so a stored list is
+    updated from n_a, N and the n_ab of the batch's pairs, merged into the stored neighbours and cut
+    to the top K again. The n_ab read are totals, not increments, so an order merged twice (a
+    replayed batch) changes nothing; every count only grows, so a value below the stored one is a
+    lagging shard copy and the larger is kept. A pair's total is read only when a list needs it
+    (`PairNeeds`); the others are known without a read.
+
+    An item without a stored list whose every order is in this batch (n_a equals its orders here:
+    a new product) has all its pairs among these, so its list is made the same way. Any other item
+    without a list, or whose merged list is torn (n_a below some n_ab), is computed from its range.
+    Only the lists of `shard`'s items are brought up to date."""
+    every_item = sorted({item for order in orders for item in order})
+    items = [item for item in every_item if shard.owns(item)]
+    in_batch = Counter(item for order in orders for item in order)
+    # [a, b] and [b, a] count alike, so one key serves both lists
+    in_orders = Counter(pair for order in orders for pair in order_pairs(order)
+                        if shard.owns(pair[0]) or shard.owns(pair[1]))
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        reads = [pool.submit(ListReader(target).read, items), pool.submit(purchase_counts, couch.query_view, every_item),
+                 pool.submit(order_count, couch.query_view)]
+        stored, counts, total = (read.result() for read in reads)
+    new = {item: NeighbourList(item, 0, 0, {}, True) for item in items
+           if item not in stored and counts.get(item, 0) == in_batch[item]}
+    merging = {**stored, **new}
+    needs = PairNeeds(merging, counts)
+    read = [pair for pair in in_orders if needs.total(*pair)]
+    fresh: dict[str, dict[str, int]] = {}
+    for row in pair_totals(couch, sorted(read)):
+        if row.get("value"):
+            a, b = row["key"]
+            fresh.setdefault(a, {})[b] = fresh.setdefault(b, {})[a] = row["value"]
+    for a, b in in_orders.keys() - set(read):  # first seen together, by one side or both
+        for one, other in ((a, b), (b, a)):
+            if needs.known_new(one, other):
+                fresh.setdefault(one, {})[other] = in_orders[a, b]
+    merged = []
+    for item, old in merging.items():
+        neighbours = dict(old.neighbours)
+        for b, n_ab in fresh.get(item, {}).items():
+            neighbours[b] = max(neighbours.get(b, 0), n_ab)
+        kept = top_k(neighbours, k)
+        merged.append(NeighbourList(item, max(old.n_a, counts.get(item, 0)), max(old.orders, total), kept,
+                                    old.complete and len(neighbours) <= k, old.rev))
+    ready = [one for one in merged if one.consistent]
+    done = {one.item for one in ready}
+    return ready + compute_lists(couch, [item for item in items if item not in done], k=k)
+
+
+@dataclass
+class PairNeeds:
+    """Which of a batch's pairs need their total read from `co_purchase`, from the lists being merged.
+
+    For a's list and a pair (a, b) of the batch:
+    - b already in the list: its new total is read;
+    - the list complete (every item ever bought with a) and b not in it: a and b were never bought
+      together before, so n_ab is the number of the batch's orders holding both, known without a read;
+    - the list full (K neighbours) and b not in it: b enters only if n_ab reaches the K-th count, and
+      n_ab ≤ n_b; when n_b is below the K-th count, b stays out and nothing is read.
+    A pair is read when either of its lists needs it. An item without a list to merge is computed from
+    its range, so it needs nothing here."""
+
+    lists: dict[str, NeighbourList]
+    counts: dict[str, int]  # n_a of the batch's items, fresh from the views
+
+    def total(self, a: str, b: str) -> bool:
+        return self.side_needs(a, b) or self.side_needs(b, a)
+
+    def side_needs(self, a: str, b: str) -> bool:
+        listed = self.lists.get(a)
+        if listed is None:
+            return False
+        if b in listed.neighbours:
+            return True
+        return not listed.complete and self.counts.get(b, 0) >= min(listed.neighbours.values(), default=0)
+
+    def known_new(self, a: str, b: str) -> bool:
+        """True when a's list is complete without b: the batch's count is then n_ab."""
+        listed = self.lists.get(a)
+        return listed is not None and listed.complete and b not in listed.neighbours
+
+
+def pair_totals(couch: Couch, pairs: list[tuple[str, str]]) -> list[dict]:
+    """The grouped `co_purchase` rows of `pairs`. CouchDB folds a `keys` query's keys one after another
+    (~0.3-0.4 ms a key on 2 cores), so the keys go in QUERY_THREADS concurrent parts (measured on
+    16,370 pairs: 7.2 s in one query, 5.9 s in 4 parts)."""
+    parts = [pairs[n::QUERY_THREADS] for n in range(QUERY_THREADS) if pairs[n::QUERY_THREADS]]
+
+    def ask(part: list[tuple[str, str]]) -> list[dict]:
+        return couch.query_view("recommend", "co_purchase", group=True, keys=[list(pair) for pair in part])["rows"]
+
+    with ThreadPoolExecutor(max_workers=QUERY_THREADS) as pool:
+        return [row for rows in pool.map(ask, parts) for row in rows]
+
+
+def read_lists(couch: Couch, items: list[str], k: int) -> list[NeighbourList]:
+    if not items:
+        return []
+    counts, orders = purchase_counts(couch.query_view, items), order_count(couch.query_view)
+
+    def pairs_of(item: str) -> dict[str, int]:
+        rows = couch.query_view("recommend", "co_purchase", group=True, startkey=[item], endkey=[item, {}])["rows"]
+        return {row["key"][1]: row["value"] for row in rows}
+
+    with ThreadPoolExecutor(max_workers=QUERY_THREADS) as pool:
+        all_pairs = list(pool.map(pairs_of, items))
+    return [NeighbourList(item, counts.get(item, 0), orders, top_k(pairs, k), len(pairs) <= k)
+            for item, pairs in zip(items, all_pairs)]
+
+
+def pairs_in_order(couch: Couch, first: str, page: int = PAGE_ROWS) -> Iterator[tuple[str, dict[str, int]]]:
+    """Every item's pairs from one pass over the grouped `co_purchase` view, item by item in the view's
+    order (rows come sorted by [a, b], so an item's pairs are contiguous), from item `first` on, `page`
+    rows a request: memory bounded by a page and one item's pairs."""
+    params: dict = {"startkey": [first]}
+    item, pairs = None, {}
+    while True:
+        rows = couch.query_view("recommend", "co_purchase", group=True, limit=page, **params)["rows"]
+        for row in rows:
+            a, b = row["key"]
+            if a != item:
+                if item is not None:
+                    yield item, pairs
+                item, pairs = a, {}
+            pairs[b] = row["value"]
+        if len(rows) < page:
+            break
+        params = {"startkey": rows[-1]["key"], "skip": 1}
+    if item is not None:
+        yield item, pairs
+
+
+def stream_lists(couch: Couch, items: list[str], n_a: dict[str, int], orders: int, k: int) -> Iterator[NeighbourList]:
+    """The lists of `items` (in the view's order, as all_keys gives them) from one streaming pass."""
+    if not items:
+        return
+    position = {item: n for n, item in enumerate(items)}
+    stream = pairs_in_order(couch, items[0])
+    ahead = next(stream, None)
+    for item in items:
+        while ahead is not None and position.get(ahead[0], -1) < position[item]:
+            ahead = next(stream, None)  # not one of `items` (another worker's, or first bought since)
+        pairs = ahead[1] if ahead is not None and ahead[0] == item else {}
+        yield NeighbourList(item, n_a.get(item, 0), orders, top_k(pairs, k), len(pairs) <= k)
+
+
+@dataclass
+class NeighbourLists:
+    """The neighbour lists as a derivation of the log database (loader/derived/derived.py): one worker's, or the
+    part of them one of several workers keeps (the items its shard owns, loader/derived/shards.py)."""
+
+    couch: Couch
+    k: int = DEFAULT_K
+    p: int = DEFAULT_P  # best sellers kept
+    shard: Shard = EVERY_ITEM
+    name = "neighbour lists"
+    selector = ORDER_SELECTOR
+
+    def __post_init__(self):
+        self.target = lists_db(self.couch)
+        self.part = self.shard.suffix
+        self.workers = self.shard.count
+
+    def touched(self, doc: dict | None) -> set[str]:
+        return {item for item in order_items(doc) if self.shard.owns(item)}
+
+    def all_keys(self) -> list[str]:
+        return [item for item in all_purchase_counts(self.couch.query_view) if self.shard.owns(item)]
+
+    def compute(self, items: Iterable[str]) -> list[dict]:
+        return self.with_best_sellers(compute_lists(self.couch, items, k=self.k))
+
+    def compute_all(self, items: list[str], batch: int) -> Iterator[tuple[list[str], list[dict]]]:
+        """Every list from one streaming pass over the grouped `co_purchase` view (faster than one range per
+        item: bench/rebuild_pass.py); a torn list (n_a and its pairs read at different moments) is read again."""
+        n_a, orders = all_purchase_counts(self.couch.query_view), order_count(self.couch.query_view)
+        for part in chunks(stream_lists(self.couch, items, n_a, orders, self.k), batch):
+            again = {one.item: one for one in compute_lists(self.couch, [one.item for one in part if not one.consistent],
+                                                            k=self.k)}
+            yield [one.item for one in part], self.with_best_sellers([again.get(one.item, one) for one in part])
+
+    def update(self, docs: list[dict]) -> list[dict]:
+        return self.with_best_sellers(updated_lists(self.couch, self.target, [order_items(doc) for doc in docs],
+                                                    k=self.k, shard=self.shard))
+
+    def with_best_sellers(self, lists: list[NeighbourList]) -> list[dict]:
+        """The lists' documents, and this shard's best sellers (loader/recommendations/bestsellers.py) with the
+        lists' n_a merged in."""
+        if not lists:
+            return []
+        best = with_counts(self.couch, self.target, {one.item: one.n_a for one in lists}, self.p, self.shard)
+        return [one.as_doc() for one in lists] + [best.as_doc()]
+
+    def write(self, docs: list[dict]) -> int:
+        best_sellers_id = BEST_SELLERS_ID + self.part
+
+        def recompute(ids: list[str]) -> list[dict]:
+            """Lists another writer got to first, computed again; the best sellers, if another writer
+            merged into them first, from every count of the shard's items (the counts merged in the lost
+            write are gone)."""
+            items = [doc_id[len(PREFIX):] for doc_id in ids if doc_id != best_sellers_id]
+            again = [one.as_doc() for one in compute_lists(self.couch, items, k=self.k)]
+            if best_sellers_id in ids:
+                every_count = {item: n for item, n in all_purchase_counts(self.couch.query_view).items()
+                               if self.shard.owns(item)}
+                again.append(with_counts(self.couch, self.target, every_count, self.p, self.shard).as_doc())
+            return again
+
+        return write_over(self.target, docs, recompute)
+
+
+def rebuild(couch: Couch, *, k: int = DEFAULT_K, shard: Shard = EVERY_ITEM, **options) -> Rebuild:
+    """Recompute the lists of every item (of `shard`'s items), options as loader.derived.derived.rebuild."""
+    return derived.rebuild(NeighbourLists(couch, k, shard=shard), **options)
+
+
+class ListReader:
+    """Reads stored lists for serving: every seed's list in one `_all_docs` round trip."""
+
+    def __init__(self, target: Couch):
+        self.target = target
+
+    def read(self, items: list[str]) -> dict[str, NeighbourList]:
+        """The stored lists of `items` (items without one, or no lists database at all, are left out)."""
+        try:
+            docs = self.target.get_docs(PREFIX + item for item in items)
+        except CouchError as exc:
+            if exc.status == 404:  # no lists database yet
+                return {}
+            raise
+        return {doc["item"]: NeighbourList.from_doc(doc) for doc in docs.values()}
+
+    def best_sellers(self) -> BestSellers | None:
+        """The stored best sellers, None when none are stored yet."""
+        return read_best_sellers(self.target)
