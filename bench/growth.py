@@ -319,7 +319,7 @@ def index_sizes(couch: Couch, ddoc_name: str) -> dict | None:
 
 def compact_step(couch: Couch, figures: dict, design_docs: tuple[str, ...]) -> None:
     """Compact these view indexes and the database (CouchDB); sizes after."""
-    if couch.server_info().vendor != "couchdb":
+    if not couch.is_couchdb():
         figures["skipped"] = "only CouchDB reports index sizes"
         return
     for ddoc_name in design_docs:
@@ -418,7 +418,7 @@ def grow(run: Run, url: str, orders: int, sizes_: tuple[int, ...], redo: set[str
     with step(run, orders, "compact" if design_docs == BUILD_ORDER else "compact:" + ",".join(design_docs),
               redo) as figures:
         if figures is not None:
-            if couch.server_info().vendor == "couchdb":
+            if couch.is_couchdb():
                 figures["before"] = sizes(couch)
             compact_step(couch, figures, design_docs)
 

@@ -80,7 +80,7 @@ def recorded(url: str, db: str, query: dict, *, summaries: bool) -> list[tuple]:
     views = ViewCache(couch, update="true", max_age=0)
     asked = dict(by=query["by"], page_type=query.get("page_type"), start=None, end=None, percentiles=True)
     reader = SummaryReader(couch)
-    reader.couchdb = couch.server_info().vendor == "couchdb"  # the service asks once, not per question
+    reader.couchdb = couch.is_couchdb()  # the service asks once, not per question
     reader.target = RequestRecorder(url, db + SUFFIX, sent)
     del sent[:]
     if not summaries or query["by"] == "page_type" or reader.groups(views, **asked) is None:

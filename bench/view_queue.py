@@ -44,7 +44,7 @@ def restore(server: Couch, before: dict[str, str | None]) -> None:
 
 def run(url: str, size: Size) -> dict:
     server = Couch(url, "_")
-    if server.server_info().vendor != "couchdb":
+    if not server.is_couchdb():
         return {"skipped": "the view updater's settings are CouchDB's"}
     if server.request("GET", CONFIG, ok=(200, 401, 403)).status_code != 200:
         return {"skipped": "setting the view updater needs an admin in COUCHDB_URL"}

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request, url_for
 
-from loader.logs.ingest import CONFLICT, CREATED, FAILED, PRESENT, REJECTED, Outcome, PendingLog, write_logs
-from loader.logs.schema import ValidationError, check_doc_id, new_doc_id, prepare_log
+from loader.logs.ingest import (CONFLICT, CREATED, FAILED, PRESENT, REJECTED, Outcome, PendingLog, pending_log,
+                                write_logs)
+from loader.logs.schema import ValidationError, check_doc_id, new_doc_id
 from service.bodies import BODY, json_body, parse_json
 from service.db import get_couch, get_settings
 from service.errors import ApiError
@@ -24,14 +25,10 @@ ONE_LOG = {"application/json": ref("Log")}
 WRITE_ERRORS = (400, 413, *READS)
 
 
-def pending(body, doc_id: str) -> PendingLog:
-    return PendingLog(doc_id, prepare_log(body), stamped=not (isinstance(body, dict) and "timestamp" in body))
-
-
 def write_one(body, doc_id: str):
     """Validate and write one log; answer with what became of it."""
     try:
-        log = pending(body, doc_id)
+        log = pending_log(body, doc_id)
     except ValidationError as exc:
         count_logs([Outcome(doc_id, REJECTED, exc.field, exc.reason)])
         raise
@@ -93,7 +90,7 @@ def post_bulk():
             if isinstance(record, ValidationError):
                 raise record
             doc_id = check_doc_id(record["_id"]) if isinstance(record, dict) and "_id" in record else new_doc_id()
-            batch.append(pending(record, doc_id))
+            batch.append(pending_log(record, doc_id))
             outcomes.append(None)
         except ValidationError as exc:
             doc_id = record.get("_id") if isinstance(record, dict) and isinstance(record.get("_id"), str) else None

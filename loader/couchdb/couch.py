@@ -103,6 +103,12 @@ class ServerInfo:
     vendor: str  # "couchdb", "pouchdb-server" or "unknown"
     version: str
 
+    def is_couchdb(self, *, unknown: bool = False) -> bool:
+        """Tell whether this is Apache CouchDB rather than PouchDB Server; `unknown` answers for a server that is
+        neither (False where a CouchDB-only feature must not be assumed, True where anything but PouchDB Server
+        is taken for a CouchDB)."""
+        return self.vendor == "couchdb" or (unknown and self.vendor == "unknown")
+
 
 def redact(url: str) -> str:
     """Return the URL with any password replaced, for messages and logs."""
@@ -253,6 +259,10 @@ class Couch:
         if "express-pouchdb" in body:
             return ServerInfo("pouchdb-server", body.get("version", "?"))
         return ServerInfo("unknown", body.get("version", "?"))
+
+    def is_couchdb(self, *, unknown: bool = False) -> bool:
+        """Tell whether the server is Apache CouchDB rather than PouchDB Server (one request; see ServerInfo)."""
+        return self.server_info().is_couchdb(unknown=unknown)
 
     def db_info(self) -> dict:
         return self.db_request("GET").json()

@@ -24,7 +24,7 @@ COUCHJS_FIX = ('COUCHDB_QUERY_SERVER_JAVASCRIPT="/opt/couchdb/bin/couchjs -S 536
 def view_queue_bytes(couch: Couch) -> int | None:
     """The view updater's queue size in bytes; None when it cannot be read (not CouchDB, or not an admin)."""
     info = couch.server_info()
-    if info.vendor != "couchdb":
+    if not info.is_couchdb():
         return None
     answer = couch.request("GET", "_node/_local/_config/view_updater/queue_memory_cap", ok=(200, 401, 403, 404))
     if answer.status_code == 200:

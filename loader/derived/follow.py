@@ -73,7 +73,7 @@ class Follower:
     def __post_init__(self):
         self.couch = self.derivation.couch
         self.target = self.derivation.target
-        self.couchdb = self.couch.server_info().vendor == "couchdb"
+        self.couchdb = self.couch.is_couchdb()
 
     def step(self) -> int:
         """Take one batch of changes (waiting up to wait_ms for one); return how many it held."""

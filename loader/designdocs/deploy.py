@@ -103,7 +103,7 @@ def compile_all(root: Path = DESIGNDOCS_DIR, *, target: str) -> dict[str, dict]:
 
 def target_of(couch: Couch) -> str:
     """The compile target for the server `couch` talks to (any server but PouchDB Server is a CouchDB)."""
-    return "pouchdb-server" if couch.server_info().vendor == "pouchdb-server" else "couchdb"
+    return "couchdb" if couch.is_couchdb(unknown=True) else "pouchdb-server"
 
 
 # Design docs kept as a verified reference, not served: built only where asked (`designdocs install

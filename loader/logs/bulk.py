@@ -33,8 +33,8 @@ import ijson
 from tqdm import tqdm
 
 from loader.couchdb.couch import Couch, chunks
-from loader.logs.ingest import CONFLICT, FAILED, REJECTED, Outcome, PendingLog, write_logs
-from loader.logs.schema import FIELD_KINDS, LOG_TYPES, ValidationError, check_doc_id, prepare_log
+from loader.logs.ingest import CONFLICT, FAILED, REJECTED, Outcome, PendingLog, pending_log, write_logs
+from loader.logs.schema import FIELD_KINDS, LOG_TYPES, ValidationError, check_doc_id
 
 FORMATS = ("ndjson", "json", "csv")
 CSV_LIST_SEPARATOR = "|"
@@ -157,12 +157,13 @@ def content_id(data: dict) -> str:
     return "log-" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
-def pending_log(data: Any, now: datetime) -> PendingLog:
-    """Validate a record read from a file; raise ValidationError when it is not a log."""
+def record_log(data: Any, now: datetime) -> PendingLog:
+    """Validate a record read from a file, under its own id or one made from its content; raise ValidationError
+    when it is not a log."""
     if not isinstance(data, dict):
         raise ValidationError("(document)", "must be a JSON object")
     doc_id = check_doc_id(data["_id"]) if "_id" in data else content_id(data)
-    return PendingLog(doc_id, prepare_log(data, now=now), stamped="timestamp" not in data)
+    return pending_log(data, doc_id, now=now)
 
 
 class RejectsFile:
@@ -263,7 +264,7 @@ def load_stream(
                     rejects.write(source, record.position, record.error)
                     continue
                 try:
-                    writable.append((record, pending_log(record.data, now)))
+                    writable.append((record, record_log(record.data, now)))
                 except ValidationError as exc:
                     summary.add(REJECTED)
                     rejects.write(source, record.position, str(exc), record.data)

@@ -8,8 +8,10 @@ Both the HTTP API and the bulk loader write through here, so they agree.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from loader.couchdb.couch import Couch
+from loader.logs.schema import prepare_log
 
 CREATED, PRESENT, CONFLICT, REJECTED, FAILED = "created", "present", "conflict", "rejected", "failed"
 
@@ -34,6 +36,14 @@ class PendingLog:
     doc_id: str
     doc: dict
     stamped: bool = False
+
+
+def pending_log(body: object, doc_id: str, *, now: datetime | None = None) -> PendingLog:
+    """Turn a writer's record into the log to store under `doc_id`; raise ValidationError when it is not a log.
+
+    Both writers (the HTTP API and `couchrec load`) come here, so a log they stamp with `now` is marked
+    `stamped` alike, and a retry of it is "present" whatever time it carries."""
+    return PendingLog(doc_id, prepare_log(body, now=now), stamped=not (isinstance(body, dict) and "timestamp" in body))
 
 
 def same_log(stored: dict, pending: PendingLog) -> bool:

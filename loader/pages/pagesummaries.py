@@ -160,7 +160,7 @@ class SummaryReader:
     def changed_cells(self, since) -> set[Cell] | None:
         """The days of the page views written after `since`, or None when there are PENDING_LIMIT or more."""
         if self.couchdb is None:
-            self.couchdb = self.couch.server_info().vendor == "couchdb"
+            self.couchdb = self.couch.is_couchdb()
         body = read_changes(self.couch, since, selector=PAGE_VIEW_SELECTOR, limit=PENDING_LIMIT, wait_ms=0,
                             couchdb=self.couchdb)
         if len(body["results"]) >= PENDING_LIMIT:

@@ -24,14 +24,10 @@ from dataclasses import dataclass
 from loader.couchdb.couch import Couch
 from loader.derived.shards import EVERY_ITEM, Shard
 from loader.recommendations.purchases import all_purchase_counts
+from loader.recommendations.ranking import by_count
 
 BEST_SELLERS_ID = "best-sellers"  # list ids all start with "n:", so this one can't be an item's
 DEFAULT_P = 1000  # ≥ the largest cart (500) plus the largest limit (100), so a top-up is always answered
-
-
-def ranked(counts: dict[str, int]) -> list[str]:
-    """Items by count, most bought first, ties by item id (the order the views' path ranks in)."""
-    return sorted(counts, key=lambda item: (-counts[item], item))
 
 
 @dataclass
@@ -43,7 +39,7 @@ class BestSellers:
 
     @classmethod
     def from_counts(cls, counts: dict[str, int], p: int = DEFAULT_P) -> "BestSellers":
-        order = ranked(counts)
+        order = by_count(counts)
         return cls({item: counts[item] for item in order[:p]}, len(order) <= p)
 
     def merged(self, counts: dict[str, int], p: int = DEFAULT_P) -> "BestSellers":
@@ -77,7 +73,7 @@ def merged_shards(parts: list[BestSellers]) -> BestSellers:
     shard kept (each holds its own top P, so the union's first that many are exact)."""
     union = {item: count for part in parts for item, count in part.counts.items()}
     kept = min((len(part.counts) for part in parts if not part.complete), default=len(union))
-    return BestSellers({item: union[item] for item in ranked(union)[:kept]}, all(part.complete for part in parts))
+    return BestSellers({item: union[item] for item in by_count(union, kept)}, all(part.complete for part in parts))
 
 
 def read_best_sellers(target: Couch) -> BestSellers | None:

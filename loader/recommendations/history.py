@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from loader.couchdb.viewcache import ViewCache
-from loader.recommendations.neighbours import ListReader
-from loader.recommendations.recommend import MAX_SEEDS, Recommendation, best_sellers, recommend
+from loader.recommendations.ranking import by_count, by_key
+from loader.recommendations.recommend import MAX_SEEDS, Recommendation, fill_popular, recommend
 
 DEFAULT_WEIGHT = 0.8        # share of the habit score in a cart's blend (docs/evaluation.md)
 DEFAULT_HALF_LIFE = 30.0    # days; None: no decay (docs/evaluation.md)
@@ -74,7 +74,7 @@ def read_history(views: ViewCache, user_id: str) -> dict[str, Bought]:
 
 def most_bought(history: dict[str, Bought]) -> list[str]:
     """The user's items, most often bought first (ties by id)."""
-    return sorted(history, key=lambda item: (-history[item].times, item))
+    return by_key(history, lambda item: history[item].times)
 
 
 def habit_scores(history: dict[str, Bought], *, half_life: float | None = DEFAULT_HALF_LIFE) -> dict[str, float]:
@@ -98,21 +98,11 @@ def from_history(bought: Bought, score: float | None, support: int, because: lis
     return ShopperRecommendation(bought.item_id, score, support, because, source, bought.times, bought.last_bought)
 
 
-def fill_popular(views: ViewCache, ranked: list[Recommendation], *, limit: int, exclude: set[str],
-                 lists: ListReader | None = None) -> list[Recommendation]:
-    """Top up a short list with best sellers (score null, source popular) under the same exclusions."""
-    if len(ranked) >= limit:
-        return ranked[:limit]
-    taken = exclude | {r.item_id for r in ranked}
-    return ranked + [Recommendation(item, None, 0, [], "popular")
-                     for item, _ in best_sellers(views, lists, limit=limit - len(ranked), exclude=taken)]
-
-
 def buy_again(views: ViewCache, history: dict[str, Bought], *, limit: int, half_life: float | None = DEFAULT_HALF_LIFE,
               exclude: set[str] = frozenset(), **options) -> list[Recommendation]:
     """The user's own items by habit score; past the history, what `new_to_user` gives."""
     habits = habit_scores(history, half_life=half_life)
-    ranked = sorted((item for item in habits if item not in exclude), key=lambda item: (-habits[item], item))[:limit]
+    ranked = by_count({item: score for item, score in habits.items() if item not in exclude}, limit)
     results: list[Recommendation] = [
         from_history(history[item], habits[item], history[item].times, [], "history") for item in ranked]
     if len(results) < limit:
@@ -141,8 +131,7 @@ def blend(history: dict[str, Bought], co_purchases: list[Recommendation], *, lim
     parts = {item: (weight * habits.get(item, 0.0) / top_habit,
                     (1 - weight) * max(paired[item].score, 0.0) / top_pair if item in paired else 0.0)
              for item in habits.keys() | paired.keys()}
-    ranked = sorted((item for item in parts if sum(parts[item]) > 0),
-                    key=lambda item: (-sum(parts[item]), item))[:limit]
+    ranked = by_key((item for item in parts if sum(parts[item]) > 0), lambda item: sum(parts[item]), limit)
     results: list[Recommendation] = []
     for item in ranked:
         mine, pair = parts[item]

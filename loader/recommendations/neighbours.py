@@ -25,6 +25,7 @@ from loader.derived.shards import EVERY_ITEM, Shard
 from loader.recommendations.bestsellers import BEST_SELLERS_ID, DEFAULT_P, BestSellers, read_best_sellers, with_counts
 from loader.recommendations.orders import ORDER_SELECTOR, order_items, order_pairs
 from loader.recommendations.purchases import all_purchase_counts, order_count, purchase_counts
+from loader.recommendations.ranking import by_count
 
 DEFAULT_K = 100
 LIST_SCORES = ("count", "confidence")  # top-K by n_ab is exactly top-K by these
@@ -68,7 +69,7 @@ def lists_db(couch: Couch) -> Couch:
 
 def top_k(pairs: dict[str, int], k: int) -> dict[str, int]:
     """The k items with the largest n_ab, ties broken by item id (the order recommend() ranks in)."""
-    return dict(sorted(pairs.items(), key=lambda pair: (-pair[1], pair[0]))[:k])
+    return {b: pairs[b] for b in by_count(pairs, k)}
 
 
 def compute_lists(couch: Couch, items: Iterable[str], *, k: int = DEFAULT_K) -> list[NeighbourList]:

@@ -18,17 +18,16 @@ rather than scored as missing.
 
 from __future__ import annotations
 
-import heapq
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from loader.couchdb.couch import carry_deadline
 from loader.couchdb.viewcache import ViewCache
-from loader.recommendations import bestsellers
 from loader.recommendations.neighbours import LIST_SCORES, ListReader
 from loader.recommendations.orders import PAIRED_ITEMS
 from loader.recommendations.purchases import order_count, purchase_counts
+from loader.recommendations.ranking import by_count, by_key
 from loader.recommendations.scoring import scorer
 
 DEFAULT_SCORE = "confidence"  # chosen in docs/evaluation.md
@@ -100,12 +99,8 @@ def recommend(
                 n = max(orders, n_a + n_b - n_ab) if uses_n else orders
                 totals[item] = totals.get(item, 0.0) + score_of(n_ab, n_a, n_b, n)
     ranked = [explained(item, totals[item], seeds, pairs, min_support)
-              for item in heapq.nsmallest(limit, totals, key=lambda item: (-totals[item], item))]
-    if backfill and len(ranked) < limit:
-        taken = banned | {r.item_id for r in ranked}
-        ranked += [Recommendation(item, None, 0, [], "popular")
-                   for item, _ in best_sellers(views, lists, limit=limit - len(ranked), exclude=taken)]
-    return ranked
+              for item in by_count(totals, limit)]
+    return fill_popular(views, ranked, limit=limit, exclude=banned, lists=lists) if backfill else ranked
 
 
 def explained(item: str, total: float, seeds: list[str], pairs: dict[str, dict[str, int]],
@@ -113,6 +108,16 @@ def explained(item: str, total: float, seeds: list[str], pairs: dict[str, dict[s
     """A ranked item with the seeds that put it there and its support (their n_ab summed)."""
     because = [seed for seed in seeds if pairs[seed].get(item, 0) >= min_support]
     return Recommendation(item, total, sum(pairs[seed][item] for seed in because), because)
+
+
+def fill_popular(views: ViewCache, ranked: list[Recommendation], *, limit: int, exclude: set[str],
+                 lists: ListReader | None = None) -> list[Recommendation]:
+    """Top up a short list with best sellers (score null, source popular) under the same exclusions."""
+    if len(ranked) >= limit:
+        return ranked[:limit]
+    taken = exclude | {r.item_id for r in ranked}
+    return ranked + [Recommendation(item, None, 0, [], "popular")
+                     for item, _ in best_sellers(views, lists, limit=limit - len(ranked), exclude=taken)]
 
 
 def popular(views: ViewCache, *, kind: str = "purchases", days: int | None = None, limit: int = 10,
@@ -124,7 +129,7 @@ def popular(views: ViewCache, *, kind: str = "purchases", days: int | None = Non
         totals = {row["key"]: row["value"] for row in rows}
     else:
         totals = window_totals(views, event, days)
-    return [(item, totals[item]) for item in bestsellers.ranked(totals) if item not in exclude][:limit]
+    return [(item, totals[item]) for item in by_count({item: n for item, n in totals.items() if item not in exclude}, limit)]
 
 
 def best_sellers(views: ViewCache, lists: ListReader | None, *, limit: int, exclude: set[str]
@@ -165,6 +170,6 @@ def also_viewed(views: ViewCache, item_id: str, *, limit: int = 10) -> list[Reco
     for row in viewed:
         if row["value"] != item_id:
             together.setdefault(row["value"], set()).add(row["key"])
-    ranked = sorted(together, key=lambda other: (-len(together[other]), other))[:limit]
+    ranked = by_key(together, lambda other: len(together[other]), limit)
     return [Recommendation(other, float(len(together[other])), len(together[other]), [item_id], "co_view")
             for other in ranked]

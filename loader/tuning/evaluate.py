@@ -37,9 +37,9 @@ from loader.logs.ingest import PendingLog, write_logs
 from loader.logs.schema import MAX_BASKET_ITEMS
 from loader.recommendations.history import (CANDIDATES, DEFAULT_HALF_LIFE, DEFAULT_WEIGHT,
                                             HALF_LIVES as SERVED_HALF_LIVES, blend, buy_again, cart_for_user,
-                                            fill_popular, read_history)
+                                            read_history)
 from loader.recommendations.neighbours import DEFAULT_K, LIST_SCORES, ListReader, lists_db, rebuild
-from loader.recommendations.recommend import Recommendation, popular, recommend
+from loader.recommendations.recommend import Recommendation, fill_popular, popular, recommend
 from loader.recommendations.scoring import SCORES
 from loader.tuning.baskets import Basket
 

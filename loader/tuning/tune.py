@@ -31,8 +31,8 @@ from typing import Callable, Iterator
 
 from loader.couchdb.couch import Couch
 from loader.couchdb.viewcache import ViewCache
-from loader.recommendations.bestsellers import ranked as by_sales
 from loader.recommendations.history import CANDIDATES, HALF_LIVES, blend, habit_scores, read_history
+from loader.recommendations.ranking import by_count
 from loader.recommendations.recommend import DEFAULT_SCORE, recommend
 from loader.tuning.baskets import Basket
 from loader.tuning.evaluate import BASELINE, split_per_user, trained
@@ -172,7 +172,7 @@ def tune(couchdb_url: str, couch: Couch, *, k: int = 10, max_users: int = DEFAUL
     rng = random.Random(seed)
     with trained(couchdb_url, train, seconds, say=say, how="per-user", designs=TUNE_DESIGNS) as views:
         totals = {row["key"]: row["value"] for row in views.query("recommend", "item_purchases", group=True)["rows"]}
-        popular = by_sales(totals)
+        popular = by_count(totals)
         baseline = Ranks()
         carts = {combo: Ranks() for combo in product(TUNED_SCORES, MIN_SUPPORTS)}
         owners = {combo: Ranks() for combo in product(TUNED_SCORES, MIN_SUPPORTS, WEIGHTS, TUNED_HALF_LIVES)}

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import click
 
-from loader.couchdb.couch import CouchError, CouchUnavailable
 from loader.logs import bulk
-from service.cli.connection import connect, database_trouble
+from service.cli.connection import connect, reported
 from service.cli.designdocs import designdocs_warm
 
 
@@ -31,17 +30,11 @@ def load(files: tuple[str, ...], batch_size: int, fmt: str | None, rejects_path:
          no_warm: bool, quiet: bool):
     """Load log records from FILES (NDJSON, JSON array or CSV; - for standard input) into CouchDB."""
     couch = connect(retries=retries, timeout=120)
-    try:
+    with reported(couch, OSError, prefix="cannot read input: ", then="Records written so far stay written: "
+                  "rerun the same command: it resumes where this load stopped."):
         couch.ensure_db()
         summary = bulk.load_files(couch, list(files), batch_size=batch_size, rejects_path=rejects_path,
                                   fmt=fmt, progress=not quiet)
-    except (CouchUnavailable, CouchError) as exc:
-        raise click.ClickException(
-            f"{database_trouble(exc, couch).message} Records written so far stay written: "
-            "rerun the same command: it resumes where this load stopped."
-        ) from None
-    except OSError as exc:
-        raise click.ClickException(f"cannot read input: {exc}") from None
     click.echo(f"read {summary.read} records in {summary.seconds:.1f} s ({summary.docs_per_second:,.0f} docs/s)")
     if summary.resumed:
         click.echo(f"resumed: the first {summary.resumed} were settled by an earlier, interrupted load (its "

@@ -11,11 +11,11 @@ import click
 from tqdm import tqdm
 
 from loader.couchdb import indexing
-from loader.couchdb.couch import Couch, CouchError, CouchUnavailable
+from loader.couchdb.couch import Couch
 from loader.derived import derived, follow
 from loader.derived.shards import EVERY_ITEM, Shard
 from loader.designdocs import deploy
-from service.cli.connection import connect, database_trouble, settings
+from service.cli.connection import BUILD_ERRORS, connect, reported, settings
 from service.derivations import derivations as every_derivation
 
 
@@ -34,7 +34,7 @@ def rebuild_command(name: str, batch: int, quiet: bool, unit: str) -> None:
     """Rebuild one derived database with a progress bar, the views brought up to date first."""
     couch = connect(retries=8, timeout=120)
     derivation = derivations(couch)[name]
-    try:
+    with reported(couch, *BUILD_ERRORS):
         indexing.warm_views(couch, deploy.compile_for(couch), say=lambda line: click.echo(line, err=True),
                             timeout=3600)
         with tqdm(total=0, unit=unit, disable=quiet, file=sys.stderr) as bar:
@@ -42,10 +42,6 @@ def rebuild_command(name: str, batch: int, quiet: bool, unit: str) -> None:
                 bar.total = total
                 bar.update(done - bar.n)
             done = derived.rebuild(derivation, batch=batch, progress=progress, settle=derived.default_settle(couch))
-    except (CouchUnavailable, CouchError) as exc:
-        raise database_trouble(exc, couch) from None
-    except (indexing.BuildTimeout, indexing.BuildFailed) as exc:
-        raise click.ClickException(str(exc)) from None
     if done.resumed:
         click.echo(f"resumed: {done.resumed} {derivation.name} were written by an interrupted rebuild")
     click.echo(f"{done.items} {derivation.name} written to {derivation.target.db} in {done.seconds:.1f} s")

@@ -9,9 +9,8 @@ import time
 import click
 
 from loader.couchdb import indexing, security, serverconfig
-from loader.couchdb.couch import CouchError, CouchUnavailable
 from loader.designdocs import deploy
-from service.cli.connection import connect, database_trouble
+from service.cli.connection import BUILD_ERRORS, connect, reported
 
 
 @click.group("designdocs")
@@ -37,7 +36,7 @@ def designdocs_install(build_timeout: float, member: str | None, member_password
     if member_password and not member:
         raise click.UsageError("--member-password needs --member (or COUCHREC_SERVICE_USER).")
     couch = connect(timeout=120)
-    try:
+    with reported(couch, *BUILD_ERRORS):
         if warning := serverconfig.view_queue_warning(couch):
             click.echo(f"warning: {warning}", err=True)
         changes = deploy.install_all(couch, deploy.compile_for(couch, reference=reference), say=click.echo,
@@ -47,10 +46,6 @@ def designdocs_install(build_timeout: float, member: str | None, member_password
                 click.echo(f"user {member}: {security.ensure_user(couch, member, member_password)}")
             changed = security.admit_member(couch, member)
             click.echo(f"{couch.db}: {member} {'admitted as a member' if changed else 'is already a member'}")
-    except (CouchUnavailable, CouchError) as exc:
-        raise database_trouble(exc, couch) from None
-    except (indexing.BuildTimeout, indexing.BuildFailed) as exc:
-        raise click.ClickException(str(exc)) from None
     if all(change.status == "unchanged" for change in changes):
         click.echo(f"{couch.db}: every design doc is already current; nothing was written")
 
@@ -59,10 +54,8 @@ def designdocs_install(build_timeout: float, member: str | None, member_password
 def designdocs_diff():
     """Show how the database's design docs differ from designdocs/ (exit 1 when they do)."""
     couch = connect()
-    try:
+    with reported(couch):
         changes = deploy.diff_all(couch, deploy.compile_for(couch))
-    except (CouchUnavailable, CouchError) as exc:
-        raise database_trouble(exc, couch) from None
     for change in changes:
         click.echo(f"{change.ddoc_id}: {change.status}")
         if change.diff:
@@ -77,10 +70,6 @@ def designdocs_warm(timeout: float):
     """Bring every installed view index up to date, so no reader waits for indexing."""
     couch = connect(timeout=120)
     started = time.monotonic()
-    try:
+    with reported(couch, *BUILD_ERRORS):
         warmed = indexing.warm_views(couch, deploy.compile_for(couch), say=click.echo, timeout=timeout)
-    except (CouchUnavailable, CouchError) as exc:
-        raise database_trouble(exc, couch) from None
-    except (indexing.BuildTimeout, indexing.BuildFailed) as exc:
-        raise click.ClickException(str(exc)) from None
     click.echo(f"view indexes up to date in {time.monotonic() - started:.1f} s: {', '.join(warmed) or 'none installed'}")

@@ -13,6 +13,7 @@ from loader.designdocs import deploy, verify
 from loader.devtools import devdb as local_db
 from loader.devtools.generate import PROFILES
 from loader.devtools.generate import generate as generate_docs
+from service.cli.connection import reported
 
 
 @click.group()
@@ -37,7 +38,7 @@ def devdb_start(port: int, data_dir: Path | None, in_memory: bool, any_port: boo
     if in_memory and data_dir:
         raise click.UsageError("--in-memory and --data exclude each other.")
     folder = None if in_memory else (data_dir or local_db.STATE_DIR / "data").resolve()
-    try:
+    with reported(None, local_db.DevDBError):
         try:
             url, started = local_db.start(port=port, data_dir=folder)
         except local_db.PortTaken as taken:
@@ -51,8 +52,6 @@ def devdb_start(port: int, data_dir: Path | None, in_memory: bool, any_port: boo
             port = local_db.free_port()
             click.echo(f"{taken}; starting on free port {port} instead", err=True)
             url, started = local_db.start(port=port, data_dir=folder)
-    except local_db.DevDBError as exc:
-        raise click.ClickException(str(exc)) from None
     where = "in memory" if folder is None else f"data in {folder}"
     click.echo(f"PouchDB Server {'started' if started else 'already running'} at {url} ({where})", err=print_url)
     if print_url:

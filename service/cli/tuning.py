@@ -10,9 +10,9 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from loader.couchdb.couch import Couch, CouchError, CouchUnavailable
+from loader.couchdb.couch import Couch
 from loader.tuning import baskets, evaluate, tune, tuned
-from service.cli.connection import connect, database_trouble, settings
+from service.cli.connection import connect, reported, settings
 
 
 @click.command("evaluate")
@@ -37,19 +37,15 @@ def evaluate_command(baskets_file: Path, k: int, test_fraction: float, seed: int
     BASKETS_FILE: JSON lines with an `items` list per order (or checkout/purchase logs), a CSV with
     order_id,item_id columns (user_id and timestamp optional), or a market-basket ARFF file.
     """
-    try:
+    with reported(None, ValueError, KeyError, prefix="cannot read baskets: "):
         found = baskets.read_baskets(baskets_file)
-    except (ValueError, KeyError) as exc:
-        raise click.ClickException(f"cannot read baskets: {exc}") from None
     couch = connect()
     if per_user:
         return evaluate_per_user(couch, baskets_file, found, k=k, seed=seed, max_test=max_test, json_path=json_path)
-    try:
+    with reported(couch):
         result = evaluate.evaluate(couch.url, found, k=k, test_fraction=test_fraction, seed=seed, max_test=max_test,
                                    neighbours_k=neighbours_k or settings().neighbours_k,
                                    say=lambda message: click.echo(message, err=True))
-    except (CouchUnavailable, CouchError) as exc:
-        raise database_trouble(exc, couch) from None
     click.echo(f"{baskets_file.name}: {len(found)} orders, {result.train_orders} to train on ({result.split} split), "
                f"{result.test_queries} test baskets with one item held out, {result.catalogue} items")
     click.echo(result.markdown())
@@ -60,13 +56,9 @@ def evaluate_command(baskets_file: Path, k: int, test_fraction: float, seed: int
 
 def evaluate_per_user(couch: Couch, baskets_file: Path, found: list, *, k: int, seed: int, max_test: int | None,
                       json_path: Path | None) -> None:
-    try:
+    with reported(couch, ValueError):
         result = evaluate.evaluate_users(couch.url, found, k=k, seed=seed, max_test=max_test,
                                          say=lambda message: click.echo(message, err=True))
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
-    except (CouchUnavailable, CouchError) as exc:
-        raise database_trouble(exc, couch) from None
     click.echo(f"{baskets_file.name}: {len(found)} orders, {result.train_orders} to train on (per-user split), "
                f"{result.test_queries} users' last orders with one item held out ({result.bought_before:.0%} of "
                f"them bought by the user before), {result.catalogue} items")
@@ -93,7 +85,7 @@ def tune_command(max_users: int, k: int, seed: int, dry_run: bool, json_path: Pa
     trained on in a fresh database beside COUCHREC_DB; the best settings are stored in COUCHREC_DB as
     _local/couchrec-tuning, where the service reads them (environment variables still override)."""
     couch = connect(timeout=120)
-    try:
+    with reported(couch, ValueError):
         with tqdm(total=0, unit="user", disable=quiet, file=sys.stderr) as bar:
             def progress(done: int, total: int) -> None:
                 bar.total = total
@@ -102,10 +94,6 @@ def tune_command(max_users: int, k: int, seed: int, dry_run: bool, json_path: Pa
                                say=lambda message: click.echo(message, err=True))
         if not dry_run:
             tuned.store(couch, result.settings, result.report)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
-    except (CouchUnavailable, CouchError) as exc:
-        raise database_trouble(exc, couch) from None
     report = result.report
     click.echo(f"{report['orders']} orders; {report['asked_users']} of {report['returning_users']} returning users "
                f"asked{' (a sample: --max-users ' + str(max_users) + ')' if report['sampled'] else ''}; "
