@@ -15,7 +15,7 @@ import pytest
 from loader.couchdb.couch import Couch
 from loader.couchdb.indexing import warm_views
 from loader.couchdb.viewcache import ViewCache
-from loader.derived.derived import REBUILD_ID, db_exists, is_cluster, pending_changes, read_checkpoint
+from loader.derived.derived import db_exists, is_cluster, pending_changes, read_checkpoint
 from loader.derived.follow import Follower, follow
 from loader.designdocs.deploy import compile_for
 from loader.logs.ingest import PendingLog, write_logs
@@ -28,6 +28,7 @@ from loader.tuning.baskets import Basket
 from loader.tuning.evaluate import THROUGH_LISTS, evaluate
 from tests.eventually import eventually
 from tests.faults import FaultyProxy
+from tests.rebuilds import place_at, place_gone
 from tests.servers import REPO_DIR, LiveService
 from tests.test_recommendations import fixture_logs
 
@@ -301,12 +302,12 @@ def test_an_interrupted_rebuild_resumes_where_it_stopped(lists_cleanup):
 
     with pytest.raises(Interrupted):
         rebuild(shop, batch=5, progress=stop_after_two_parts)
-    place = lists_db(shop).get_doc(REBUILD_ID)
-    assert place["done"] == 10
+    place = eventually(lambda: place_at(lists_db(shop), 10))
     write(shop, random_orders(random.Random(22), 20, "between"))  # after its start: the worker's to replay
     done = rebuild(shop, batch=5)
     assert done.resumed == 10 and done.items == len(all_items(shop)) - 10
-    assert lists_db(shop).get_doc(REBUILD_ID) is None and done.checkpoint == place["start_seq"]
+    assert done.checkpoint == place["start_seq"]
+    eventually(lambda: place_gone(lists_db(shop)))
     eventually(lambda: follower(shop).catch_up() or assert_lists_exact(shop), timeout=60)
 
 
@@ -345,3 +346,4 @@ def test_a_list_read_from_two_moments_is_recognised():
     assert NeighbourList("a", 3, 9, {"b": 3, "c": 1}, True).consistent
     assert not NeighbourList("a", 1, 9, {"b": 3, "c": 1}, True).consistent
     assert NeighbourList("new", 0, 9, {}, True).consistent
+
