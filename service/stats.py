@@ -5,7 +5,8 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 
 from loader.couchdb.couch import CouchError
-from loader.pages.pagetimes import GROUP_LEVELS, RELATIVE_ERROR, Bound, ViewAnswerError, page_time_groups
+from loader.pages import pagesummaries
+from loader.pages.pagetimes import GROUP_LEVELS, RELATIVE_ERROR, Bound, ViewAnswerError
 from service.db import get_summaries, get_views, get_views_when_asked
 from service.errors import RETRY_AFTER_SECONDS, ApiError
 from service.openapi import operation
@@ -37,10 +38,7 @@ def page_times(query: dict):
         raise ApiError(400, "must not come after `to`", field="from")
     asked = dict(by=query["by"], page_type=query["page_type"], start=start, end=end, percentiles=query["percentiles"])
     try:
-        groups = get_summaries().groups(get_views_when_asked(), **asked) if query["by"] != "page_type" else None
-        source = "views" if groups is None else "summaries"
-        if groups is None:
-            groups = page_time_groups(get_views(), **asked)
+        groups, source = pagesummaries.page_times(get_summaries(), get_views_when_asked(), get_views, **asked)
     except (CouchError, ViewAnswerError) as exc:
         # An index still building (CouchDB's 500 timeout), design docs not installed yet, a reduce
         # that failed: the database cannot answer this now, and a retry later can succeed.

@@ -24,7 +24,7 @@ import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from loader.couchdb.couch import Couch, carry_deadline
 from loader.couchdb.viewcache import ViewCache
@@ -178,3 +178,15 @@ class SummaryReader:
         rows = self.target.db_request("GET", "_all_docs", params=params).json()["rows"]
         return [row["doc"] for row in rows
                 if (first is None or row["doc"]["day"] >= first) and (last is None or row["doc"]["day"] <= last)]
+
+
+def page_times(summaries: SummaryReader, views_since, views: Callable[[], ViewCache], *, by: str,
+               **asked) -> tuple[list[dict], str]:
+    """GET /stats/page-times' figures and where they came from: by day or hour from the summaries (plus the
+    days changed since their checkpoint, read through `views_since`) when they can answer, otherwise, and
+    by page type, from the views (`views()` is called only then)."""
+    if by != "page_type":
+        groups = summaries.groups(views_since, by=by, **asked)
+        if groups is not None:
+            return groups, "summaries"
+    return page_time_groups(views(), by=by, **asked), "views"
