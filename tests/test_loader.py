@@ -12,7 +12,7 @@ from loader.logs import bulk
 from loader.logs.bulk import LoadPlace, load_files
 from loader.logs.ingest import PendingLog, write_logs
 from service.cli import main
-from tests.eventually import eventually
+from tests.eventually import eventually, on_every_copy
 from tests.faults import FaultyProxy
 
 GOOD = {"log_type": "access", "item_id": "i1", "timestamp": "2026-10-01T00:00:00Z"}
@@ -174,17 +174,6 @@ def test_cli_load_leaves_the_views_up_to_date_for_the_first_reader(shop, couchdb
         rows = shop.query_view("pages", "generation_time_stats", update="false", reduce=False)["rows"]
         assert len(rows) == 30
     eventually(indexed_rows, timeout=30)
-
-
-def on_every_copy(couch: Couch, doc_ids: list[str]) -> None:
-    """A cluster acknowledges a write once two of its three copies have it; a read that waits for every
-    copy (`r` = the database's n) repairs a copy that lacks the document before it answers, so the next
-    write of that id meets it everywhere. (CI's cluster run once saw a rewrite of both ids answered
-    `created` when a just-acknowledged first write had not reached every copy.)"""
-    copies = couch.db_info().get("cluster", {}).get("n", 1)
-    if copies > 1:
-        for doc_id in doc_ids:
-            assert couch.db_request("GET", doc_id, params={"r": copies}).status_code == 200
 
 
 def test_each_log_of_a_batch_gets_its_own_outcome_whatever_order_the_server_answers_in(couch):

@@ -26,7 +26,7 @@ from loader.tuning.tune import tune
 from loader.tuning.tuned import (TUNING_ID, RecommendSettings, TuningError, from_environment, from_stored, read_stored,
                                  store)
 from service.cli import main
-from tests.eventually import eventually
+from tests.eventually import eventually, on_every_copy
 
 USERS = [f"u{n:02d}" for n in range(12)]
 
@@ -54,7 +54,10 @@ def logs() -> list[PendingLog]:
 
 @pytest.fixture(scope="module")
 def known_shop(module_shop):
-    assert all(outcome.stored for outcome in write_logs(module_shop, logs()))
+    outcomes = write_logs(module_shop, logs())
+    assert all(outcome.stored for outcome in outcomes)
+    on_every_copy(module_shop, [outcome.doc_id for outcome in outcomes])
+
     def all_indexed():  # a cluster's first answers may lag the writes
         assert len(module_shop.query_view("history", "orders")["rows"]) == len(shop_orders())
     eventually(all_indexed)

@@ -36,6 +36,11 @@ from urllib3.util.retry import Retry
 JSON_VIEW_PARAMS = {"key", "keys", "startkey", "endkey", "start_key", "end_key"}
 
 
+DDOC_SWAPPED = "Design document was updated or deleted."  # a cluster's copies disagree on the design doc
+DDOC_SWAP_RETRIES = 3
+DDOC_SWAP_PAUSE = 0.2  # seconds, times the attempt
+
+
 class CouchError(Exception):
     """CouchDB answered with an error status."""
 
@@ -342,15 +347,27 @@ class Couch:
     # -- views ----------------------------------------------------------------
 
     def query_view(self, ddoc: str, view: str, *, timeout: float | None = None, **params) -> dict:
-        """Query a view; `keys` goes in a POST body, the other options in the URL."""
+        """Query a view; `keys` goes in a POST body, the other options in the URL.
+
+        A cluster answers 404 "Design document was updated or deleted." when a query meets shard copies
+        that hold different versions of the design doc, for the moment after it is installed or swapped:
+        that answer is asked again, a few times, before it is raised."""
         path = f"_design/{quote(ddoc, safe='')}/_view/{quote(view, safe='')}"
         keys = params.pop("keys", None)
         kwargs = {"params": encode_view_params(params)}
         if timeout is not None:
             kwargs["timeout"] = timeout
-        if keys is None:
-            return self.db_request("GET", path, **kwargs).json()
-        return self.db_request("POST", path, json={"keys": keys}, **kwargs).json()
+        retried = 0
+        while True:
+            try:
+                if keys is None:
+                    return self.db_request("GET", path, **kwargs).json()
+                return self.db_request("POST", path, json={"keys": keys}, **kwargs).json()
+            except CouchError as exc:
+                if exc.status != 404 or exc.reason != DDOC_SWAPPED or retried == DDOC_SWAP_RETRIES:
+                    raise
+                retried += 1
+                time.sleep(DDOC_SWAP_PAUSE * retried)
 
 
 def error_from(response: Answer) -> CouchError:
