@@ -91,9 +91,11 @@ def test_a_load_cut_off_part_way_resumes_where_it_stopped(couch, tmp_path, monke
     settled = couch.get_doc(place_id)["records"]
     assert 100 <= settled < lines
 
+    # A place written just as the database went away may land after that read (the proxy had passed the
+    # request on and dropped only its answer): the rerun starts from whichever place is stored by then.
     resumed = load_files(couch, [str(source)], rejects_path=tmp_path / "r", batch_size=20, progress=False)
-    assert resumed.resumed == settled and resumed.read == lines
-    assert resumed.created + resumed.present == lines - settled and resumed.clean
+    assert settled <= resumed.resumed < lines and resumed.read == lines
+    assert resumed.created + resumed.present == lines - resumed.resumed and resumed.clean
     assert couch.get_doc(place_id) is None  # a finished file leaves no place behind
     eventually(lambda: doc_count_is(couch, lines))
     again = load_files(couch, [str(source)], rejects_path=tmp_path / "r", batch_size=20, progress=False)
