@@ -85,10 +85,10 @@ def service(couchdb_url, module_shop):
     live.stop()
 
 
-@pytest.fixture(scope="session")
-def seeded_service(couchdb_url, tmp_path_factory):
+@contextmanager
+def seeded_shop(couchdb_url: str, folder):
     """The service over a generated shop (120 orders and their sessions), loaded by the loader."""
-    path = tmp_path_factory.mktemp("seeded") / "shop.ndjson"
+    path = folder / "shop.ndjson"
     path.write_text("".join(json.dumps(doc) + "\n" for doc in generate(seed=21, orders=120, days=10)))
     with fresh_database(couchdb_url, designdocs=True) as db:
         summary = load_files(db, [str(path)], rejects_path=path.with_suffix(".rejects"), progress=False)
@@ -97,6 +97,13 @@ def seeded_service(couchdb_url, tmp_path_factory):
         live = LiveService(couchdb_url, db.db, workers=1, threads=4)
         yield live
         live.stop()
+
+
+@pytest.fixture(scope="session")
+def seeded_service(couchdb_url, tmp_path_factory):
+    """The generated shop's service, shared by the session's modules (some write logs into it)."""
+    with seeded_shop(couchdb_url, tmp_path_factory.mktemp("seeded")) as live:
+        yield live
 
 
 MODULE_SECONDS: dict[str, float] = {}

@@ -13,6 +13,7 @@ import pytest
 
 from loader.couchdb.couch import Couch
 from loader.tuning.tuned import RecommendSettings, store
+from tests.conftest import seeded_shop
 from tests.servers import REPO_DIR
 
 CHROMIUM = shutil.which("chromium")
@@ -22,6 +23,15 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
 
 pytestmark = [pytest.mark.slow,  # a browser: `bash scripts/test --all` and CI run it
               pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed: bash scripts/setup --browser")]
+
+@pytest.fixture(scope="module")
+def seeded_service(couchdb_url, tmp_path_factory):
+    """A generated shop of this module's own: other modules write logs into the session's, stamped now, and
+    the dashboard's windows end on the newest event's day (a run that had them first saw one item in "the
+    last 7 days")."""
+    with seeded_shop(couchdb_url, tmp_path_factory.mktemp("dashboard")) as live:
+        yield live
+
 
 # What each dataset of a chart shows: its label and, per point, the value at the pixel it is drawn at.
 DRAWN = """(id) => {
