@@ -83,10 +83,10 @@ def read_best_sellers(target: Couch) -> BestSellers | None:
     rows = target.db_request("GET", "_all_docs", ok=(200, 404), params={
         "startkey": json.dumps(BEST_SELLERS_ID), "endkey": json.dumps(BEST_SELLERS_ID + "\ufff0"),
         "include_docs": "true"}).json()
-    by_count: dict[int, list[dict]] = {}
+    by_workers: dict[int, list[dict]] = {}  # documents by the worker count they were written for
     for doc in (row["doc"] for row in rows.get("rows", []) if row.get("doc")):
-        by_count.setdefault(doc.get("shard", (0, 1))[1], []).append(doc)
-    whole = [docs for count, docs in by_count.items() if {doc.get("shard", (0, 1))[0] for doc in docs} == set(range(count))]
+        by_workers.setdefault(doc.get("shard", (0, 1))[1], []).append(doc)
+    whole = [docs for count, docs in by_workers.items() if {doc.get("shard", (0, 1))[0] for doc in docs} == set(range(count))]
     if not whole:
         return None
     newest = max(whole, key=lambda docs: min(doc.get("written_at", 0) for doc in docs))
