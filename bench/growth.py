@@ -54,9 +54,11 @@ BROWSING_KEPT = 10          # one buying session in ten keeps its browsing
 BUILD_ORDER = ("recommend", "history", "products", "pages", "pages_sketch")
 COUCHJS_HEAP = 536_870_912  # couchjs -S: 64 MiB runs out of memory on these maps at 100k orders
 # Smoosh compacted the recommend index again and again during its first build (twice at 100k orders,
-# over and over at 1M): each pass copies the live index. The run leaves smoosh only its upgrade channel
-# and compacts after the builds; a view compaction was still seen mid-build at 1M (SCALING.md).
-MANUAL_VIEW_COMPACTION = "upgrade_views"
+# over and over at 1M): each pass copies the live index. `[smoosh] view_channels` cannot turn its
+# built-in channels off (smoosh_utils:channel_list adds them back); a channel whose max_size is 0 finds
+# every index too big and queues none (smoosh_server:get_priority). Read live: no restart. The run
+# compacts after the builds.
+VIEW_COMPACTION_OFF = {"smoosh.ratio_views": "0", "smoosh.slack_views": "0"}
 SIZES = {"smoke": (200, 400), "full": (10_000, 100_000, 1_000_000)}
 EXTRA = {"smoke": 60, "full": 2_500}          # orders past N: the worker's new orders, then the carts asked
 CATCH_UP = {"smoke": 40, "full": 2_000}
@@ -472,17 +474,13 @@ def start_couchdb(instance: Path) -> str:
                               timeout=600)
 
     up = local("url", str(instance))
-    if up.returncode == 0:
-        return up.stdout.strip()
-    done = local("restart" if (instance / "couchdb-local.env").exists() else "start", str(instance))
-    if done.returncode != 0:
-        sys.exit(f"couchdb-local could not start {instance}:\n{done.stderr}")
-    url = done.stdout.strip()
-    setting = "_node/_local/_config/smoosh/view_channels"
-    if Couch(url, "_").request("GET", setting, ok=(200, 404)).json() != MANUAL_VIEW_COMPACTION:
-        Couch(url, "_").request("PUT", setting, json=MANUAL_VIEW_COMPACTION)
-        local("stop", str(instance))  # smoosh reads its channels when it starts
-        return start_couchdb(instance)
+    if up.returncode != 0:
+        up = local("restart" if (instance / "couchdb-local.env").exists() else "start", str(instance))
+        if up.returncode != 0:
+            sys.exit(f"couchdb-local could not start {instance}:\n{up.stderr}")
+    url = up.stdout.strip()
+    for channel, max_size in VIEW_COMPACTION_OFF.items():
+        Couch(url, "_").request("PUT", f"_node/_local/_config/{channel}/max_size", json=max_size)
     return url
 
 
