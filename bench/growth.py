@@ -402,7 +402,7 @@ def worker_step(couch: Couch, new_orders: list[dict], attempt: int, figures: dic
 
 def grow(run: Run, url: str, orders: int, sizes_: tuple[int, ...], redo: set[str], instance: Path | None,
          design_docs: tuple[str, ...] = BUILD_ORDER) -> None:
-    """The database of this size: loaded, these design docs' indexes built, then compacted."""
+    """The database of this size: loaded, these design docs' indexes built, then (all of them) compacted."""
     edges = boundaries(sizes_, EXTRA[run.size])
     db = f"growth_{orders}"
     couch = Couch(url, db, timeout=600)
@@ -418,12 +418,13 @@ def grow(run: Run, url: str, orders: int, sizes_: tuple[int, ...], redo: set[str
             if figures is not None:
                 build_step(couch, ddoc_name, figures, watch, from_scratch="build" in redo)
                 figures.update(watch.mib())
-    with step(run, orders, "compact" if design_docs == BUILD_ORDER else "compact:" + ",".join(design_docs),
-              redo) as figures:
+    if design_docs != BUILD_ORDER:
+        return
+    with step(run, orders, "compact", redo) as figures:
         if figures is not None:
             if couch.is_couchdb():
                 figures["before"] = sizes(couch)
-            compact_step(couch, figures, design_docs)
+            compact_step(couch, figures, BUILD_ORDER)
 
 
 def measure(run: Run, url: str, orders: int, sizes_: tuple[int, ...], redo: set[str], instance: Path | None,
@@ -508,14 +509,13 @@ def markdown(result: dict) -> list[str]:
         build = steps.get("build:recommend", {})
         rate = f" ({n / build['seconds']:,.0f})" if build.get("done") else ""
         others = " / ".join(got(f"build:{name}", "seconds") for name in BUILD_ORDER[1:])
-        # with --recommend-first, until every index is built: the recommend index's figures alone
-        only_recommend = not steps.get("compact", {}).get("done") and steps.get("compact:recommend", {}).get("done")
-        compaction = steps.get("compact:recommend" if only_recommend else "compact", {})
-        live = compaction.get("before", {})
+        compaction = steps.get("compact", {})
+        live = compaction.get("before") or {  # until compaction (--recommend-first): each build's own figure
+            name: steps[f"build:{name}"] for name in BUILD_ORDER if steps.get(f"build:{name}", {}).get("live_mib")}
         live_total = sum(part["live_mib"] for name, part in live.items() if name != "database" and part) or None
         after_total = sum(part["live_mib"] for name, part in compaction.items() if name in BUILD_ORDER and part) or None
         unsized = "not reported" if compaction.get("skipped") else "…"
-        which = " `recommend`" if only_recommend else ""
+        which = " `recommend`" if list(live) == ["recommend"] else ""
         peaks = [max((s.get(key, 0) for s in steps.values() if isinstance(s, dict)), default=0)
                  for key in ("beam.smp_peak_mib", "couchjs_peak_mib", "couchrec_max_rss_mib")]
         lines.append(
@@ -555,7 +555,8 @@ def execute(run_: Run, url: str, sizes_: tuple[int, ...], redo: set[str], instan
         state["machine"] = machine(Couch(url, "_"))
         run_.save(state)
     chosen = [orders for orders in sizes_ if only is None or orders == only]
-    if recommend_first:  # what the recommendations need, measured before the other indexes are built
+    if recommend_first:  # what the recommendations need, measured before the other indexes are built and
+        # compacted (compacting a 1M index first would cost most of an hour)
         for orders in chosen:
             grow(run_, url, orders, sizes_, redo, instance, design_docs=BUILD_ORDER[:1])
             measure(run_, url, orders, sizes_, redo, instance, design_docs=BUILD_ORDER[:1])
@@ -578,8 +579,8 @@ def main() -> None:
     parser.add_argument("--only", type=int, help="Grow and measure this size only (the others' figures stay "
                                                  "as state.json has them).")
     parser.add_argument("--recommend-first", action="store_true",
-                        help="Build and compact `recommend`, then rebuild the lists, time the answers and the "
-                             "worker, before the other design docs are built.")
+                        help="Build `recommend`, then rebuild the lists, time the answers and the worker, before "
+                             "the other design docs are built and every index is compacted.")
     args = parser.parse_args()
     run_ = Run(args.dir.resolve(), args.size)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a step stopped this way notes its seconds
