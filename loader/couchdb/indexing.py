@@ -89,7 +89,11 @@ def is_of_database(task_database: str, db: str) -> bool:
 
 def pace(tasks: list[dict], done: int, total: int) -> str:
     """The tasks' rate since they started and the time left at that rate (CouchDB reports `started_on`
-    and `updated_on` in seconds; a build that resumed after a restart counts from its restart)."""
+    and `updated_on` in seconds; a build that resumed after a restart counts from its restart).
+    `changes_done` counts documents mapped: their rows are written after, minutes later at a million
+    orders, so a task at its total is still writing, not done."""
+    if total and done >= total:
+        return ", every change mapped, its rows still being written"
     started = min((task["started_on"] for task in tasks if "started_on" in task), default=None)
     updated = max((task["updated_on"] for task in tasks if "updated_on" in task), default=None)
     if started is None or updated is None or updated <= started or not done:
