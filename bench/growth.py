@@ -27,8 +27,8 @@ from typing import Callable, Iterator
 import requests
 
 from bench.common import Size, machine, percentile
-from loader.couchdb.couch import Couch
-from loader.couchdb.indexing import wait_until_built
+from loader.couchdb.couch import Couch, CouchError, CouchUnavailable
+from loader.couchdb.indexing import indexer_tasks, wait_until_built
 from loader.couchdb.viewcache import ViewCache
 from loader.derived.follow import Follower
 from loader.designdocs.deploy import compile_for
@@ -169,7 +169,7 @@ def heartbeat() -> None:
         return
     state = running["run"].load()
     state["sizes"].setdefault(str(running["orders"]), {})[running["name"]] = {
-        "spent_s": round(running["spent"] + time.monotonic() - running["started"], 1)}
+        "spent_s": round(running["spent"] + time.monotonic() - running["started"], 1), **running.get("progress", {})}
     running["run"].save(state)
     running["noted"] = time.monotonic()
 
@@ -191,9 +191,11 @@ def step(run: Run, orders: int, name: str, redo: set[str]) -> Iterator[dict | No
     try:
         yield figures
     except BaseException:
+        progress = running.get("progress", {})
         running.clear()
         state = run.load()
-        state["sizes"].setdefault(str(orders), {})[name] = {"spent_s": round(spent + time.monotonic() - started, 1)}
+        state["sizes"].setdefault(str(orders), {})[name] = {"spent_s": round(spent + time.monotonic() - started, 1),
+                                                             **progress}
         run.save(state)
         raise
     running.clear()
@@ -297,6 +299,13 @@ def build_step(couch: Couch, ddoc_name: str, figures: dict, watch: MemoryWatch, 
     started = time.monotonic()
 
     def progress(line: str) -> None:
+        try:
+            tasks = indexer_tasks(couch, ddoc_name)
+        except (CouchError, CouchUnavailable):
+            tasks = []  # the line says so; the next poll asks again
+        if tasks:  # kept with the step's seconds, so a stopped build says how far it got
+            running["progress"] = {"changes_done": sum(task.get("changes_done", 0) for task in tasks),
+                                   "total_changes": sum(task.get("total_changes", 0) for task in tasks)}
         watch.sample()
         say(line)
 
@@ -488,6 +497,15 @@ def start_couchdb(instance: Path) -> str:
 # -- the table -----------------------------------------------------------------------------------
 
 
+def stopped(build: dict) -> str:
+    """How far an unfinished build got: ` (41 % mapped in 5,400 s)`, or nothing before it started."""
+    if "spent_s" not in build:
+        return ""
+    share = f"{100 * build['changes_done'] / build['total_changes']:.0f} % mapped in " \
+        if build.get("total_changes") else ""
+    return f" ({share}{build['spent_s']:,.0f} s)"
+
+
 def markdown(result: dict) -> list[str]:
     head = ("| orders | load s (docs/s) | `recommend` build s (orders/s) | " + " / ".join(f"`{name}`" for name in BUILD_ORDER[1:])
             + " build s | index live MiB "
@@ -507,7 +525,7 @@ def markdown(result: dict) -> list[str]:
             return fmt.format(value) if value is not None else "—"
 
         build = steps.get("build:recommend", {})
-        rate = f" ({n / build['seconds']:,.0f})" if build.get("done") else ""
+        rate = f" ({n / build['seconds']:,.0f})" if build.get("done") else stopped(build)
         others = " / ".join(got(f"build:{name}", "seconds") for name in BUILD_ORDER[1:])
         compaction = steps.get("compact", {})
         live = compaction.get("before") or {  # until compaction (--recommend-first): each build's own figure

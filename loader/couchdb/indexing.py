@@ -64,14 +64,17 @@ def wait_until_built(couch: Couch, ddoc_name: str, views: dict[str, dict], *, sa
                         f"{describe_progress(couch, ddoc_name)}")
 
 
+def indexer_tasks(couch: Couch, ddoc_name: str) -> list[dict]:
+    """The `_active_tasks` indexing this design doc of this database (one a shard on CouchDB)."""
+    return [task for task in couch.active_tasks()
+            if task.get("type") == "indexer" and task.get("design_document") == f"_design/{ddoc_name}"
+            and is_of_database(task.get("database", ""), couch.db)]
+
+
 def describe_progress(couch: Couch, ddoc_name: str) -> str:
     """The indexer's progress on this design doc, summed over shards, as `_active_tasks` reports it."""
     try:
-        tasks = [
-            task for task in couch.active_tasks()
-            if task.get("type") == "indexer" and task.get("design_document") == f"_design/{ddoc_name}"
-            and is_of_database(task.get("database", ""), couch.db)
-        ]
+        tasks = indexer_tasks(couch, ddoc_name)
     except (CouchError, CouchUnavailable) as exc:
         return f"progress unknown ({exc})"
     if not tasks:  # CouchDB drops the task once every change is read; queued rows may still be written
