@@ -144,6 +144,7 @@ def read_orders(paths: list[Path], count: int) -> list[dict]:
 class Run:
     directory: Path
     size: str
+    q: int | None = None  # shard ranges of each size's database; None: the server's default (2 on CouchDB 3)
 
     @property
     def state_path(self) -> Path:
@@ -281,8 +282,9 @@ def load_step(run: Run, url: str, db: str, files: list[Path], figures: dict, wat
     result = couchrec(url, db, "load", *map(str, files), "--no-warm", "--quiet", "--rejects",
                       str(run.directory / "rejects.ndjson"), log=run.directory / "commands.log", watch=watch)
     couch = Couch(url, db, timeout=600)
-    docs = couch.db_info()["doc_count"]
-    figures.update(result, docs=docs, docs_per_second=round(docs / result["seconds"], 1))
+    info = couch.db_info()
+    figures.update(result, docs=info["doc_count"], docs_per_second=round(info["doc_count"] / result["seconds"], 1),
+                   q=info.get("cluster", {}).get("q"))  # shard ranges (CouchDB); PouchDB Server has none
 
 
 def build_step(couch: Couch, ddoc_name: str, figures: dict, watch: MemoryWatch, *, from_scratch: bool) -> None:
@@ -415,7 +417,7 @@ def grow(run: Run, url: str, orders: int, sizes_: tuple[int, ...], redo: set[str
     edges = boundaries(sizes_, EXTRA[run.size])
     db = f"growth_{orders}"
     couch = Couch(url, db, timeout=600)
-    couch.ensure_db()
+    couch.ensure_db(q=run.q)
     watch = MemoryWatch(instance)
     with step(run, orders, "load", redo) as figures:
         if figures is not None:
@@ -596,11 +598,13 @@ def main() -> None:
     parser.add_argument("--report", action="store_true", help="Print the table from the steps done; run nothing.")
     parser.add_argument("--only", type=int, help="Grow and measure this size only (the others' figures stay "
                                                  "as state.json has them).")
+    parser.add_argument("--q", type=int, help="Shard ranges of each size's database (default: the server's, 2); "
+                                              "the table goes to growth_q<Q>.json.")
     parser.add_argument("--recommend-first", action="store_true",
                         help="Build `recommend`, then rebuild the lists, time the answers and the worker, before "
                              "the other design docs are built and every index is compacted.")
     args = parser.parse_args()
-    run_ = Run(args.dir.resolve(), args.size)
+    run_ = Run(args.dir.resolve(), args.size, args.q)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a step stopped this way notes its seconds
     if not args.report:
         args.dir.mkdir(parents=True, exist_ok=True)
@@ -610,8 +614,9 @@ def main() -> None:
         url = start_couchdb(instance)
         say(f"CouchDB at {instance} (couchjs -S {COUCHJS_HEAP})")
         execute(run_, url, SIZES[args.size], set(args.redo), instance, args.only, args.recommend_first)
-    result = {**run_.load(), "size": args.size}  # bench/run.py's report takes it from there
-    out = REPO / "bench" / "results" / "couchdb" / "growth.json"  # the full run starts its own CouchDB
+    result = {**run_.load(), "size": args.size, **({"q": args.q} if args.q else {})}  # bench/run.py's report
+    # takes growth.json from there (the full run starts its own CouchDB)
+    out = REPO / "bench" / "results" / "couchdb" / (f"growth_q{args.q}.json" if args.q else "growth.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print("\n".join(markdown(result)))

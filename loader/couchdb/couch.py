@@ -272,9 +272,10 @@ class Couch:
     def db_info(self) -> dict:
         return self.db_request("GET").json()
 
-    def ensure_db(self) -> bool:
-        """Create the database if it does not exist; return True when it was created."""
-        response = self.db_request("PUT", ok=(201, 202, 412))
+    def ensure_db(self, *, q: int | None = None) -> bool:
+        """Create the database if it does not exist (with `q` shard ranges on CouchDB, when given); return
+        True when it was created."""
+        response = self.db_request("PUT", ok=(201, 202, 412), params={"q": q} if q else None)
         return response.status_code != 412
 
     def delete_db(self) -> None:
