@@ -299,15 +299,18 @@ def build_step(couch: Couch, ddoc_name: str, figures: dict, watch: MemoryWatch, 
     if stored is None or {k: v for k, v in stored.items() if k != "_rev"} != ddoc:
         couch.put_doc(f"_design/{ddoc_name}", {**ddoc, **({"_rev": stored["_rev"]} if stored else {})})
     started = time.monotonic()
+    info = couch.db_info()
+    changes = info["doc_count"] + info["doc_del_count"]  # the feed's length: one row a document
 
     def progress(line: str) -> None:
         try:
             tasks = indexer_tasks(couch, ddoc_name)
         except (CouchError, CouchUnavailable):
             tasks = []  # the line says so; the next poll asks again
-        if tasks:  # kept with the step's seconds, so a stopped build says how far it got
-            running["progress"] = {"changes_done": sum(task.get("changes_done", 0) for task in tasks),
-                                   "total_changes": sum(task.get("total_changes", 0) for task in tasks)}
+        if tasks:  # kept with the step's seconds, so a stopped build says how far it got; a resumed
+            # build's tasks count only the changes since the index's last checkpoint
+            left = sum(task.get("total_changes", 0) - task.get("changes_done", 0) for task in tasks)
+            running["progress"] = {"changes_done": changes - left, "total_changes": changes}
         watch.sample()
         say(line)
 
