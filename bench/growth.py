@@ -300,7 +300,7 @@ def build_step(couch: Couch, ddoc_name: str, figures: dict, watch: MemoryWatch, 
         couch.put_doc(f"_design/{ddoc_name}", {**ddoc, **({"_rev": stored["_rev"]} if stored else {})})
     started = time.monotonic()
     info = couch.db_info()
-    changes = info["doc_count"] + info["doc_del_count"]  # the feed's length: one row a document
+    changes = info["doc_count"] + info.get("doc_del_count", 0)  # the feed's length: one row a document
 
     def progress(line: str) -> None:
         try:
