@@ -19,6 +19,7 @@ import copy
 import json
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from json import dumps
@@ -144,6 +145,21 @@ def chunks(iterable: Iterable, size: int) -> Iterator[list]:
     iterator = iter(iterable)
     while batch := list(islice(iterator, size)):
         yield batch
+
+
+def read_ahead(iterable: Iterable) -> Iterator:
+    """Yield what `iterable` yields, producing the next item in a thread while the caller works on this
+    one: a stream's next page is read while this page is used, a rebuild's next part is computed while
+    this one is written. One item ahead, so memory stays bounded; an exception comes out where the
+    item it stopped would have."""
+    iterator = iter(iterable)
+    end = object()
+    produce = carry_deadline(next)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        upcoming = pool.submit(produce, iterator, end)
+        while (item := upcoming.result()) is not end:
+            upcoming = pool.submit(produce, iterator, end)
+            yield item
 
 
 def doc_path(doc_id: str) -> str:

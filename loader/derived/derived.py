@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import Callable, Hashable, Iterable, Iterator, Protocol
 
-from loader.couchdb.couch import Couch, CouchError, chunks
+from loader.couchdb.couch import Couch, CouchError, chunks, read_ahead
 
 CHECKPOINT_ID = "_local/couchrec-worker"
 WORKERS_ID = "workers"  # how many workers share the database: see note_workers
@@ -44,7 +44,9 @@ class Derivation(Protocol):
 
     def compute_all(self, keys: list[Hashable], batch: int) -> Iterator[tuple[list[Hashable], list[dict]]]:
         """The documents of `keys` (in all_keys' order), computed from the views part by part: each part's
-        keys, in order, and their documents; memory bounded by a part, whatever the total."""
+        keys, in order, and their documents; memory bounded by a part, whatever the total. A part is
+        computed while the one before is being written, so no part may depend on the one before having
+        been written."""
 
     def update(self, docs: list[dict]) -> list[dict]:
         """The documents changed log documents `docs` touch, brought up to date (may use the stored ones)."""
@@ -175,7 +177,7 @@ def rebuild(derivation: Derivation, *, batch: int = 200, settle: float = 0.0,
     resumed = place["done"] if left is not keys else 0
     done = resumed
     progress(done, resumed + len(left))
-    for part, docs in derivation.compute_all(left, batch):
+    for part, docs in read_ahead(derivation.compute_all(left, batch)):  # the next part computed while this one is written
         derivation.write(docs)
         done += len(part)
         place = {**place, "after": part[-1], "done": done}

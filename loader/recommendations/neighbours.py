@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
-from loader.couchdb.couch import Couch, CouchError, chunks
+from loader.couchdb.couch import Couch, CouchError, chunks, read_ahead
 from loader.derived import derived
 from loader.derived.derived import Rebuild, derived_db, write_over
 from loader.derived.shards import EVERY_ITEM, Shard
@@ -206,10 +206,17 @@ def pairs_in_order(couch: Couch, first: str, page: int = PAGE_ROWS) -> Iterator[
     """Every item's pairs from one pass over the grouped `co_purchase` view, item by item in the view's
     order (rows come sorted by [a, b], so an item's pairs are contiguous), from item `first` on, `page`
     rows a request: memory bounded by a page and one item's pairs."""
-    params: dict = {"startkey": [first]}
+    def pages() -> Iterator[list[dict]]:
+        params: dict = {"startkey": [first]}
+        while True:
+            rows = couch.query_view("recommend", "co_purchase", group=True, limit=page, **params)["rows"]
+            yield rows
+            if len(rows) < page:
+                return
+            params = {"startkey": rows[-1]["key"], "skip": 1}
+
     item, pairs = None, {}
-    while True:
-        rows = couch.query_view("recommend", "co_purchase", group=True, limit=page, **params)["rows"]
+    for rows in read_ahead(pages()):  # the next page read while this one's lists are made
         for row in rows:
             a, b = row["key"]
             if a != item:
@@ -217,9 +224,6 @@ def pairs_in_order(couch: Couch, first: str, page: int = PAGE_ROWS) -> Iterator[
                     yield item, pairs
                 item, pairs = a, {}
             pairs[b] = row["value"]
-        if len(rows) < page:
-            break
-        params = {"startkey": rows[-1]["key"], "skip": 1}
     if item is not None:
         yield item, pairs
 
@@ -266,12 +270,17 @@ class NeighbourLists:
 
     def compute_all(self, items: list[str], batch: int) -> Iterator[tuple[list[str], list[dict]]]:
         """Every list from one streaming pass over the grouped `co_purchase` view (faster than one range per
-        item: bench/rebuild_pass.py); a torn list (n_a and its pairs read at different moments) is read again."""
+        item: bench/rebuild_pass.py); a torn list (n_a and its pairs read at different moments) is read again.
+        The shard's best sellers are made once, from every count read here, and go with the first part: a
+        part merging them into the stored ones would depend on the part before having been written."""
         n_a, orders = all_purchase_counts(self.couch.query_view), order_count(self.couch.query_view)
+        best = [with_counts(self.couch, self.target, {item: n for item, n in n_a.items() if self.shard.owns(item)},
+                            self.p, self.shard).as_doc()]
         for part in chunks(stream_lists(self.couch, items, n_a, orders, self.k), batch):
             again = {one.item: one for one in compute_lists(self.couch, [one.item for one in part if not one.consistent],
                                                             k=self.k)}
-            yield [one.item for one in part], self.with_best_sellers([again.get(one.item, one) for one in part])
+            yield [one.item for one in part], [again.get(one.item, one).as_doc() for one in part] + best
+            best = []
 
     def update(self, docs: list[dict]) -> list[dict]:
         return self.with_best_sellers(updated_lists(self.couch, self.target, [order_items(doc) for doc in docs],
