@@ -19,6 +19,7 @@ import copy
 import json
 import os
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
@@ -160,6 +161,20 @@ def read_ahead(iterable: Iterable) -> Iterator:
         while (item := upcoming.result()) is not end:
             upcoming = pool.submit(produce, iterator, end)
             yield item
+
+
+def map_ahead(fn: Callable, iterable: Iterable, threads: int) -> Iterator:
+    """fn of each item, in order, computed in `threads` threads: while the caller uses one result, the next
+    threads - 1 are being computed, and no more, so memory stays bounded however slow the caller is."""
+    work = carry_deadline(fn)
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        window: deque = deque()
+        for item in iterable:
+            window.append(pool.submit(work, item))
+            if len(window) == threads:
+                yield window.popleft().result()
+        while window:
+            yield window.popleft().result()
 
 
 def doc_path(doc_id: str) -> str:

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
-from loader.couchdb.couch import Couch, CouchError, chunks, read_ahead
+from loader.couchdb.couch import Couch, CouchError, chunks, map_ahead, read_ahead
 from loader.derived import derived
 from loader.derived.derived import Rebuild, derived_db, write_over
 from loader.derived.shards import EVERY_ITEM, Shard
@@ -35,6 +35,7 @@ QUERY_THREADS = 4
 TORN_READ_ATTEMPTS = 5
 TORN_READ_PAUSE = 1.0
 PAGE_ROWS = 10_000  # grouped co_purchase rows a request, in a rebuild's streaming pass
+REBUILD_STREAMS = 2  # parts of a rebuild streamed at once
 
 
 @dataclass
@@ -202,14 +203,15 @@ def read_lists(couch: Couch, items: list[str], k: int) -> list[NeighbourList]:
             for item, pairs in zip(items, all_pairs)]
 
 
-def pairs_in_order(couch: Couch, first: str, page: int = PAGE_ROWS) -> Iterator[tuple[str, dict[str, int]]]:
+def pairs_in_order(couch: Couch, first: str, last: str, page: int = PAGE_ROWS) -> Iterator[tuple[str, dict[str, int]]]:
     """Every item's pairs from one pass over the grouped `co_purchase` view, item by item in the view's
-    order (rows come sorted by [a, b], so an item's pairs are contiguous), from item `first` on, `page`
-    rows a request: memory bounded by a page and one item's pairs."""
+    order (rows come sorted by [a, b], so an item's pairs are contiguous), from item `first` to item
+    `last`, `page` rows a request: memory bounded by a page and one item's pairs."""
     def pages() -> Iterator[list[dict]]:
         params: dict = {"startkey": [first]}
         while True:
-            rows = couch.query_view("recommend", "co_purchase", group=True, limit=page, **params)["rows"]
+            rows = couch.query_view("recommend", "co_purchase", group=True, limit=page, endkey=[last, {}],
+                                    **params)["rows"]
             yield rows
             if len(rows) < page:
                 return
@@ -233,7 +235,7 @@ def stream_lists(couch: Couch, items: list[str], n_a: dict[str, int], orders: in
     if not items:
         return
     position = {item: n for n, item in enumerate(items)}
-    stream = pairs_in_order(couch, items[0])
+    stream = pairs_in_order(couch, items[0], items[-1])
     ahead = next(stream, None)
     for item in items:
         while ahead is not None and position.get(ahead[0], -1) < position[item]:
@@ -269,17 +271,24 @@ class NeighbourLists:
         return self.with_best_sellers(compute_lists(self.couch, items, k=self.k))
 
     def compute_all(self, items: list[str], batch: int) -> Iterator[tuple[list[str], list[dict]]]:
-        """Every list from one streaming pass over the grouped `co_purchase` view (faster than one range per
-        item: bench/rebuild_pass.py); a torn list (n_a and its pairs read at different moments) is read again.
-        The shard's best sellers are made once, from every count read here, and go with the first part: a
-        part merging them into the stored ones would depend on the part before having been written."""
+        """Every list from streaming passes over the grouped `co_purchase` view (faster than one range per
+        item: bench/rebuild_pass.py), one per part of `batch` items, REBUILD_STREAMS parts at once (one
+        request's merge of the shard ranges' rows runs on one core); a torn list (n_a and its pairs read at
+        different moments) is read again. The shard's best sellers are made once, from every count read
+        here, and go with the first part: a part merging them into the stored ones would depend on the part
+        before having been written."""
         n_a, orders = all_purchase_counts(self.couch.query_view), order_count(self.couch.query_view)
         best = [with_counts(self.couch, self.target, {item: n for item, n in n_a.items() if self.shard.owns(item)},
                             self.p, self.shard).as_doc()]
-        for part in chunks(stream_lists(self.couch, items, n_a, orders, self.k), batch):
-            again = {one.item: one for one in compute_lists(self.couch, [one.item for one in part if not one.consistent],
+
+        def lists_of(part: list[str]) -> tuple[list[str], list[NeighbourList]]:
+            lists = list(stream_lists(self.couch, part, n_a, orders, self.k))
+            again = {one.item: one for one in compute_lists(self.couch, [one.item for one in lists if not one.consistent],
                                                             k=self.k)}
-            yield [one.item for one in part], [again.get(one.item, one).as_doc() for one in part] + best
+            return part, [again.get(one.item, one) for one in lists]
+
+        for part, lists in map_ahead(lists_of, chunks(items, batch), REBUILD_STREAMS):
+            yield part, [one.as_doc() for one in lists] + best
             best = []
 
     def update(self, docs: list[dict]) -> list[dict]:
