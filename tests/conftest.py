@@ -37,16 +37,23 @@ def couchdb_url():
     process.wait(timeout=10)
 
 
+def lifecycle(couch: Couch) -> Couch:
+    """`couch` for a fixture's creating and deleting of its database. A busy 3-node cluster can answer either
+    with 500 `timeout` and finish it anyway, so these requests retry (a created database answers the retry
+    with 412, a deleted one with 404); the test's own `couch` keeps failing fast, as some tests need."""
+    return Couch(couch.url, couch.db, retries=4, timeout=60)
+
+
 @contextmanager
 def fresh_database(url: str, *, designdocs: bool):
     couch = Couch(url, f"couchrec_test_{uuid.uuid4().hex[:12]}")
-    couch.ensure_db()
+    lifecycle(couch).ensure_db()
     if designdocs:  # the reference views too: tests compare the served figures with them
         install_all(couch, compile_for(couch, reference=True))
     try:
         yield couch
     finally:
-        couch.delete_db()
+        lifecycle(couch).delete_db()
 
 
 @pytest.fixture
@@ -67,7 +74,7 @@ def shop(couchdb_url):
 def lists_cleanup(shop):
     """`shop`, and its neighbour lists' database deleted after the test."""
     yield shop
-    lists_db(shop).delete_db()
+    lifecycle(lists_db(shop)).delete_db()
 
 
 @pytest.fixture(scope="module")
