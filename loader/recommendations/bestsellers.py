@@ -95,13 +95,13 @@ def read_best_sellers(target: Couch) -> BestSellers | None:
 
 
 def with_counts(couch: Couch, target: Couch, counts: dict[str, int], p: int = DEFAULT_P,
-                shard: Shard = EVERY_ITEM) -> BestSellers:
+                shard: Shard = EVERY_ITEM, every: dict[str, int] | None = None) -> BestSellers:
     """A shard's stored best sellers with these newer counts merged in. With none stored yet (a new lists
     database, or lists written before best sellers were kept) they are made from every count of the shard's
-    items in the views, once."""
+    items in the views, once (`every`, when the caller has just read them: 30 s at a million orders)."""
     doc = target.get_doc(BEST_SELLERS_ID + shard.suffix)  # None for a missing document and a missing database alike
     if doc is None:
-        every = all_purchase_counts(couch.query_view)
+        every = every if every is not None else all_purchase_counts(couch.query_view)
         stored = BestSellers.from_counts({item: n for item, n in every.items() if shard.owns(item)}, p)
         stored.shard = shard
     else:

@@ -279,7 +279,7 @@ class NeighbourLists:
         before having been written."""
         n_a, orders = all_purchase_counts(self.couch.query_view), order_count(self.couch.query_view)
         best = [with_counts(self.couch, self.target, {item: n for item, n in n_a.items() if self.shard.owns(item)},
-                            self.p, self.shard).as_doc()]
+                            self.p, self.shard, every=n_a).as_doc()]
 
         def lists_of(part: list[str]) -> tuple[list[str], list[NeighbourList]]:
             lists = list(stream_lists(self.couch, part, n_a, orders, self.k))
