@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from loader.couchdb.couch import map_ahead, read_ahead
+from loader.couchdb.ahead import map_ahead, read_ahead
 
 
 def test_every_item_comes_through_in_order():

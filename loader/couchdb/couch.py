@@ -19,8 +19,6 @@ import copy
 import json
 import os
 import time
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from json import dumps
@@ -146,35 +144,6 @@ def chunks(iterable: Iterable, size: int) -> Iterator[list]:
     iterator = iter(iterable)
     while batch := list(islice(iterator, size)):
         yield batch
-
-
-def read_ahead(iterable: Iterable) -> Iterator:
-    """Yield what `iterable` yields, producing the next item in a thread while the caller works on this
-    one: a stream's next page is read while this page is used, a rebuild's next part is computed while
-    this one is written. One item ahead, so memory stays bounded; an exception comes out where the
-    item it stopped would have."""
-    iterator = iter(iterable)
-    end = object()
-    produce = carry_deadline(next)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        upcoming = pool.submit(produce, iterator, end)
-        while (item := upcoming.result()) is not end:
-            upcoming = pool.submit(produce, iterator, end)
-            yield item
-
-
-def map_ahead(fn: Callable, iterable: Iterable, threads: int) -> Iterator:
-    """fn of each item, in order, computed in `threads` threads: while the caller uses one result, the next
-    threads - 1 are being computed, and no more, so memory stays bounded however slow the caller is."""
-    work = carry_deadline(fn)
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        window: deque = deque()
-        for item in iterable:
-            window.append(pool.submit(work, item))
-            if len(window) == threads:
-                yield window.popleft().result()
-        while window:
-            yield window.popleft().result()
 
 
 def doc_path(doc_id: str) -> str:

@@ -15,7 +15,8 @@ import json
 from dataclasses import dataclass
 from typing import Callable, Hashable, Iterable, Iterator, Protocol
 
-from loader.couchdb.couch import Couch, CouchError, chunks, read_ahead
+from loader.couchdb.ahead import read_ahead
+from loader.couchdb.couch import Couch, CouchError, chunks
 
 CHECKPOINT_ID = "_local/couchrec-worker"
 WORKERS_ID = "workers"  # how many workers share the database: see note_workers

@@ -18,7 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
-from loader.couchdb.couch import Couch, CouchError, chunks, map_ahead, read_ahead
+from loader.couchdb.ahead import map_ahead, read_ahead
+from loader.couchdb.couch import Couch, CouchError, chunks
 from loader.derived import derived
 from loader.derived.derived import Rebuild, derived_db, write_over
 from loader.derived.shards import EVERY_ITEM, Shard
