@@ -1,9 +1,10 @@
-"""Rebuilding the neighbour lists: one range per item against one streaming pass over the grouped view.
+"""Rebuilding the neighbour lists: every pair from the grouped `co_purchase` view against every pair
+counted from the orders.
 
 On the grocery profile's orders, reads only (nothing written), alternated run by run on the same
-data: every item's pairs read with one grouped `co_purchase` range per item (4 threads, as
-`compute_lists` reads them for the worker), and with one pass over the whole grouped view in pages
-of 10,000 rows (`stream_lists`, as a rebuild reads them); then one whole `couchrec neighbours
+data: one pass over the whole grouped view in pages of 10,000 rows (how rebuilds read until
+pair counting from the orders replaced it), and one pass over the orders in `_changes` with the pairs
+counted from them (`OrderCounts`, as a rebuild reads them now); then one whole `couchrec neighbours
 rebuild` (`loader.recommendations.neighbours.rebuild`). Run it with
 `COUCHDB_URL=… .venv/bin/python -m bench.rebuild_pass --orders 15000 --runs 3`; `--keep` leaves the
 database for another run (`--db NAME` reuses one, loaded and built).
@@ -20,47 +21,54 @@ from pathlib import Path
 
 from bench.common import machine
 from bench.neighbours import load_orders, wait_for_views
-from loader.couchdb.couch import Couch, chunks
-from loader.recommendations.neighbours import DEFAULT_K, lists_db, read_lists, rebuild, stream_lists
-from loader.recommendations.purchases import all_purchase_counts, order_count
+from loader.couchdb.couch import Couch
+from loader.recommendations.neighbours import DEFAULT_K, lists_db, rebuild
+from loader.recommendations.pair_counts import OrderCounts
 
 RESULTS = Path(__file__).parent / "results" / "couchdb"
+VIEW_PAGE = 10_000
+EVERY_PAIR = 10 ** 9  # a K no item reaches: every pair kept, so both ways count the same pairs
 
 
-EVERY_PAIR = 10 ** 9  # a K no item reaches: every pair kept, so both ways count the same rows
+def from_view(couch: Couch) -> int:
+    """Every grouped `co_purchase` row, in pages; return the pairs read."""
+    params: dict = {}
+    pairs = 0
+    while True:
+        rows = couch.query_view("recommend", "co_purchase", group=True, limit=VIEW_PAGE, **params)["rows"]
+        pairs += len(rows)
+        if len(rows) < VIEW_PAGE:
+            return pairs
+        params = {"startkey": rows[-1]["key"], "skip": 1}
 
 
-def by_ranges(couch: Couch, items: list[str]) -> int:
-    """Every item's pairs read with one range per item, 200 items a part; return the pairs read."""
-    return sum(len(one.neighbours) for part in chunks(items, 200) for one in read_lists(couch, part, EVERY_PAIR))
-
-
-def by_stream(couch: Couch, items: list[str]) -> int:
-    """Every item's pairs read from one pass over the grouped view; return the pairs read."""
-    lists = stream_lists(couch, items, all_purchase_counts(couch.query_view), order_count(couch.query_view), EVERY_PAIR)
-    return sum(len(one.neighbours) for one in lists)
+def from_orders(couch: Couch) -> int:
+    """Every order read, every pair counted; return the pairs counted."""
+    counts = OrderCounts.read(couch)
+    try:
+        return sum(len(top) for _, top, _ in counts.lists(sorted(counts.n_a), EVERY_PAIR))
+    finally:
+        counts.close()
 
 
 def run(couch: Couch, runs: int) -> dict:
-    items = list(all_purchase_counts(couch.query_view))
-    seconds: dict[str, list[float]] = {"ranges": [], "stream": []}
+    seconds: dict[str, list[float]] = {"view": [], "orders": []}
     pairs = {}
     for number in range(runs):
-        for name, read in (("ranges", by_ranges), ("stream", by_stream))[:: 1 if number % 2 == 0 else -1]:
+        for name, read in (("view", from_view), ("orders", from_orders))[:: 1 if number % 2 == 0 else -1]:
             started = time.monotonic()
-            pairs[name] = read(couch, items)
+            pairs[name] = read(couch)
             seconds[name].append(time.monotonic() - started)
-    assert pairs["ranges"] == pairs["stream"], pairs
+    assert pairs["view"] == pairs["orders"], pairs
     lists_db(couch).delete_db()
     started = time.monotonic()
     done = rebuild(couch)
     rebuild_seconds = time.monotonic() - started
-    return {"items": len(items), "pair_rows": pairs["stream"], "runs": runs,
+    return {"pair_rows": pairs["view"], "runs": runs,
             **{name: {"seconds": [round(s, 1) for s in values], "median_s": round(statistics.median(values), 1),
-                      "rows_per_s": round(pairs[name] / statistics.median(values))}
+                      "pairs_per_s": round(pairs[name] / statistics.median(values))}
                for name, values in seconds.items()},
-            "rebuild": {"lists": done.items, "seconds": round(rebuild_seconds, 1), "k": DEFAULT_K,
-                        "rows_per_s": round(pairs["stream"] / rebuild_seconds)}}
+            "rebuild": {"lists": done.items, "seconds": round(rebuild_seconds, 1), "k": DEFAULT_K}}
 
 
 def main() -> None:

@@ -1,13 +1,13 @@
-"""read_ahead and map_ahead: the next items of a stream are produced while the caller works on this one
-(a rebuild's next parts computed while this one is written, a view's next page read while this one is
-used), in order, with at most a bounded number ahead."""
+"""read_ahead: the next item of a stream is produced while the caller works on this one (a rebuild's
+next part computed while this one is written, a feed's next page read while this one is used), in
+order, with one item ahead at most."""
 
 import threading
 import time
 
 import pytest
 
-from loader.couchdb.ahead import map_ahead, read_ahead
+from loader.couchdb.ahead import read_ahead
 
 
 def test_every_item_comes_through_in_order():
@@ -58,46 +58,3 @@ def test_at_most_one_item_is_produced_ahead():
     stream.close()  # waits for the one item in flight, and asks for no more
     assert produced == [0, 1, 2]
 
-
-def test_map_ahead_keeps_the_order_whatever_finishes_first():
-    def slow_for_small(n):
-        time.sleep(0.01 * (5 - n % 5))  # later items finish first
-        return n * n
-
-    assert list(map_ahead(slow_for_small, range(20), 3)) == [n * n for n in range(20)]
-
-
-def test_map_ahead_runs_its_threads_at_once_and_no_further_ahead():
-    running, most, started = 0, 0, []
-    lock = threading.Lock()
-
-    def work(n):
-        nonlocal running, most
-        with lock:
-            running += 1
-            most = max(most, running)
-            started.append(n)
-        time.sleep(0.05)
-        with lock:
-            running -= 1
-        return n
-
-    results = map_ahead(work, range(50), 3)
-    assert next(results) == 0
-    time.sleep(0.2)  # the caller holds item 0: items 1 and 2 may be computed, not 3
-    assert sorted(started) == [0, 1, 2]
-    assert list(results) == list(range(1, 50))
-    assert most == 3
-
-
-def test_map_ahead_raises_where_the_failed_item_would_have_come():
-    def work(n):
-        if n == 4:
-            raise ValueError("part 4 could not be read")
-        return n
-
-    seen = []
-    with pytest.raises(ValueError, match="part 4"):
-        for n in map_ahead(work, range(10), 2):
-            seen.append(n)
-    assert seen == [0, 1, 2, 3]

@@ -1,11 +1,10 @@
-"""Work done ahead of the code that uses it, in threads, in order and bounded: a view's next page read
-while this one is used, a rebuild's next parts computed while this one is written."""
+"""Work done ahead of the code that uses it, in a thread, in order and bounded: a feed's next page read
+while this one is used, a rebuild's next part computed while this one is written."""
 
 from __future__ import annotations
 
-from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Iterable, Iterator
+from typing import Iterable, Iterator
 
 from loader.couchdb.couch import carry_deadline
 
@@ -24,16 +23,3 @@ def read_ahead(iterable: Iterable) -> Iterator:
             upcoming = pool.submit(produce, iterator, end)
             yield item
 
-
-def map_ahead(fn: Callable, iterable: Iterable, threads: int) -> Iterator:
-    """fn of each item, in order, computed in `threads` threads: while the caller uses one result, the next
-    threads - 1 are being computed, and no more, so memory stays bounded however slow the caller is."""
-    work = carry_deadline(fn)
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        window: deque = deque()
-        for item in iterable:
-            window.append(pool.submit(work, item))
-            if len(window) == threads:
-                yield window.popleft().result()
-        while window:
-            yield window.popleft().result()

@@ -37,8 +37,10 @@ class Derivation(Protocol):
     def touched(self, doc: dict | None) -> set[Hashable]:
         """The keys whose documents a changed log document can alter."""
 
-    def all_keys(self) -> list[Hashable]:
-        """Every key there is a document for, read from the views."""
+    def all_keys(self, progress: Callable[[int, int], None]) -> list[Hashable]:
+        """Every key there is a document for; where reading them takes a pass over the log database (the
+        neighbour lists read every order), `progress(changes read, changes in all)` is told how far it got,
+        and what the pass read is kept for compute_all."""
 
     def compute(self, keys: Iterable[Hashable]) -> list[dict]:
         """The documents of `keys`, computed from the views (`_id` set, no `_rev`)."""
@@ -152,12 +154,14 @@ def same_key(a, b) -> bool:
 
 
 def rebuild(derivation: Derivation, *, batch: int = 200, settle: float = 0.0,
-            progress: Callable[[int, int], None] = lambda done, total: None) -> Rebuild:
+            progress: Callable[[int, int], None] = lambda done, total: None,
+            reading: Callable[[int, int], None] = lambda done, total: None) -> Rebuild:
     """Recompute every document. Changes after the seq read first are left to the worker, which
     replays them (recomputing twice is harmless), so writes during a rebuild are never lost; on a
     cluster, `settle` seconds pass after that read so the views hold every write up to it.
 
-    Resumable: after each part the last key written is stored in the derived database
+    `reading` is told how far reading the keys has got (Derivation.all_keys), `progress` how many
+    documents are written. Resumable: after each part the last key written is stored in the derived database
     (`_local/couchrec-rebuild`, with that first seq), and a rebuild that finds it starts after
     that key instead of from the first. Keys new since are the worker's to replay."""
     started = time.monotonic()
@@ -170,7 +174,7 @@ def rebuild(derivation: Derivation, *, batch: int = 200, settle: float = 0.0,
         time.sleep(settle)
         place = {"_id": place_id, "start_seq": start_seq, "after": None, "done": 0}
         place["_rev"] = target.put_doc(place_id, place)
-    keys = derivation.all_keys()
+    keys = derivation.all_keys(reading)
     left = keys
     if place["after"] is not None:
         past = next((n for n, key in enumerate(keys) if same_key(key, place["after"])), None)

@@ -86,7 +86,7 @@ class PageSummaries:
         cell = cell_of(doc)
         return {cell} if cell else set()
 
-    def all_keys(self) -> list[Cell]:
+    def all_keys(self, progress=None) -> list[Cell]:  # one view read: no progress to tell
         rows = self.couch.query_view(DDOC, STATS_VIEW, group_level=4)["rows"]
         return [(key[0], f"{key[1]:04d}-{key[2]:02d}-{key[3]:02d}") for key in (row["key"] for row in rows)]
 

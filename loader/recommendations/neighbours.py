@@ -18,13 +18,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
-from loader.couchdb.ahead import map_ahead, read_ahead
 from loader.couchdb.couch import Couch, CouchError, chunks
 from loader.derived import derived
 from loader.derived.derived import Rebuild, derived_db, write_over
 from loader.derived.shards import EVERY_ITEM, Shard
 from loader.recommendations.bestsellers import BEST_SELLERS_ID, DEFAULT_P, BestSellers, read_best_sellers, with_counts
 from loader.recommendations.orders import ORDER_SELECTOR, order_items, order_pairs
+from loader.recommendations.pair_counts import OrderCounts, Progress
 from loader.recommendations.purchases import all_purchase_counts, order_count, purchase_counts
 from loader.recommendations.ranking import by_count
 
@@ -35,8 +35,6 @@ PREFIX = "n:"  # item ids may start with "_", document ids may not
 QUERY_THREADS = 4
 TORN_READ_ATTEMPTS = 5
 TORN_READ_PAUSE = 1.0
-PAGE_ROWS = 10_000  # grouped co_purchase rows a request, in a rebuild's streaming pass
-REBUILD_STREAMS = 2  # parts of a rebuild streamed at once
 
 
 @dataclass
@@ -204,47 +202,6 @@ def read_lists(couch: Couch, items: list[str], k: int) -> list[NeighbourList]:
             for item, pairs in zip(items, all_pairs)]
 
 
-def pairs_in_order(couch: Couch, first: str, last: str, page: int = PAGE_ROWS) -> Iterator[tuple[str, dict[str, int]]]:
-    """Every item's pairs from one pass over the grouped `co_purchase` view, item by item in the view's
-    order (rows come sorted by [a, b], so an item's pairs are contiguous), from item `first` to item
-    `last`, `page` rows a request: memory bounded by a page and one item's pairs."""
-    def pages() -> Iterator[list[dict]]:
-        params: dict = {"startkey": [first]}
-        while True:
-            rows = couch.query_view("recommend", "co_purchase", group=True, limit=page, endkey=[last, {}],
-                                    **params)["rows"]
-            yield rows
-            if len(rows) < page:
-                return
-            params = {"startkey": rows[-1]["key"], "skip": 1}
-
-    item, pairs = None, {}
-    for rows in read_ahead(pages()):  # the next page read while this one's lists are made
-        for row in rows:
-            a, b = row["key"]
-            if a != item:
-                if item is not None:
-                    yield item, pairs
-                item, pairs = a, {}
-            pairs[b] = row["value"]
-    if item is not None:
-        yield item, pairs
-
-
-def stream_lists(couch: Couch, items: list[str], n_a: dict[str, int], orders: int, k: int) -> Iterator[NeighbourList]:
-    """The lists of `items` (in the view's order, as all_keys gives them) from one streaming pass."""
-    if not items:
-        return
-    position = {item: n for n, item in enumerate(items)}
-    stream = pairs_in_order(couch, items[0], items[-1])
-    ahead = next(stream, None)
-    for item in items:
-        while ahead is not None and position.get(ahead[0], -1) < position[item]:
-            ahead = next(stream, None)  # not one of `items` (another worker's, or first bought since)
-        pairs = ahead[1] if ahead is not None and ahead[0] == item else {}
-        yield NeighbourList(item, n_a.get(item, 0), orders, top_k(pairs, k), len(pairs) <= k)
-
-
 @dataclass
 class NeighbourLists:
     """The neighbour lists as a derivation of the log database (loader/derived/derived.py): one worker's, or the
@@ -265,32 +222,30 @@ class NeighbourLists:
     def touched(self, doc: dict | None) -> set[str]:
         return {item for item in order_items(doc) if self.shard.owns(item)}
 
-    def all_keys(self) -> list[str]:
-        return [item for item in all_purchase_counts(self.couch.query_view) if self.shard.owns(item)]
+    def all_keys(self, progress: Progress = lambda done, total: None) -> list[str]:
+        """Every item bought, in id order, from one pass over the orders; the pass is kept for compute_all."""
+        self.counts = OrderCounts.read(self.couch, progress)
+        return [item for item in sorted(self.counts.n_a) if self.shard.owns(item)]
 
     def compute(self, items: Iterable[str]) -> list[dict]:
         return self.with_best_sellers(compute_lists(self.couch, items, k=self.k))
 
     def compute_all(self, items: list[str], batch: int) -> Iterator[tuple[list[str], list[dict]]]:
-        """Every list from streaming passes over the grouped `co_purchase` view (faster than one range per
-        item: bench/rebuild_pass.py), one per part of `batch` items, REBUILD_STREAMS parts at once (one
-        request's merge of the shard ranges' rows runs on one core); a torn list (n_a and its pairs read at
-        different moments) is read again. The shard's best sellers are made once, from every count read
-        here, and go with the first part: a part merging them into the stored ones would depend on the part
-        before having been written."""
-        n_a, orders = all_purchase_counts(self.couch.query_view), order_count(self.couch.query_view)
-        best = [with_counts(self.couch, self.target, {item: n for item, n in n_a.items() if self.shard.owns(item)},
-                            self.p, self.shard, every=n_a).as_doc()]
-
-        def lists_of(part: list[str]) -> tuple[list[str], list[NeighbourList]]:
-            lists = list(stream_lists(self.couch, part, n_a, orders, self.k))
-            again = {one.item: one for one in compute_lists(self.couch, [one.item for one in lists if not one.consistent],
-                                                            k=self.k)}
-            return part, [again.get(one.item, one) for one in lists]
-
-        for part, lists in map_ahead(lists_of, chunks(items, batch), REBUILD_STREAMS):
-            yield part, [one.as_doc() for one in lists] + best
-            best = []
+        """Every list from the pair counts of the orders all_keys read (faster than the grouped `co_purchase`
+        view, in one pass or one range per item: bench/rebuild_pass.py), `batch` items a part. The shard's
+        best sellers are made once, from those counts, and go with the first part: a part merging them
+        into the stored ones would depend on the part before having been written."""
+        counts = self.counts
+        best = [with_counts(self.couch, self.target, {item: n for item, n in counts.n_a.items() if self.shard.owns(item)},
+                            self.p, self.shard, every=counts.n_a).as_doc()]
+        made = (NeighbourList(item, counts.n_a[item], counts.orders, top, complete)
+                for item, top, complete in counts.lists(items, self.k))
+        try:
+            for part in chunks(made, batch):
+                yield [one.item for one in part], [one.as_doc() for one in part] + best
+                best = []
+        finally:
+            counts.close()
 
     def update(self, docs: list[dict]) -> list[dict]:
         return self.with_best_sellers(updated_lists(self.couch, self.target, [order_items(doc) for doc in docs],

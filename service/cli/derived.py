@@ -30,6 +30,14 @@ def parse_shard(ctx, param, value: str | None) -> Shard:
         raise click.BadParameter(str(exc), ctx, param) from None
 
 
+def follower(bar: tqdm):
+    """A progress hook (done, total) that moves `bar`: tqdm shows the rate and the time left."""
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+    return progress
+
+
 def rebuild_command(name: str, batch: int, quiet: bool, unit: str) -> None:
     """Rebuild one derived database with a progress bar, the views brought up to date first."""
     couch = connect(retries=8, timeout=120)
@@ -37,11 +45,10 @@ def rebuild_command(name: str, batch: int, quiet: bool, unit: str) -> None:
     with reported(couch, *BUILD_ERRORS):
         indexing.warm_views(couch, deploy.compile_for(couch), say=lambda line: click.echo(line, err=True),
                             timeout=3600)
-        with tqdm(total=0, unit=unit, disable=quiet, file=sys.stderr) as bar:
-            def progress(done: int, total: int) -> None:
-                bar.total = total
-                bar.update(done - bar.n)
-            done = derived.rebuild(derivation, batch=batch, progress=progress, settle=derived.default_settle(couch))
+        with (tqdm(total=0, unit="change", desc="reading", disable=quiet, file=sys.stderr) as reading,
+              tqdm(total=0, unit=unit, desc="writing", disable=quiet, file=sys.stderr) as writing):
+            done = derived.rebuild(derivation, batch=batch, progress=follower(writing), reading=follower(reading),
+                                   settle=derived.default_settle(couch))
     if done.resumed:
         click.echo(f"resumed: {done.resumed} {derivation.name} were written by an interrupted rebuild")
     click.echo(f"{done.items} {derivation.name} written to {derivation.target.db} in {done.seconds:.1f} s")
@@ -65,7 +72,7 @@ def rebuild_group(name: str, summary: str, rebuild_help: str, unit: str) -> clic
 
 neighbours = rebuild_group(
     "neighbours", "Each item's top-K co-bought items, stored in <db>-neighbours for fast recommendations.",
-    "Recompute every item's neighbour list from the views (K = COUCHREC_NEIGHBOURS_K, default 100).", "item")
+    "Recompute every item's neighbour list from the orders, one pass over them (K = COUCHREC_NEIGHBOURS_K, default 100).", "item")
 page_times = rebuild_group(
     "page-times", "Each page type's figures per day and hour, stored in <db>-pagetimes for fast page-time stats.",
     "Recompute every page type's daily and hourly summaries from the views.", "day")
