@@ -22,6 +22,7 @@ from loader.logs.ingest import PendingLog, write_logs
 from loader.recommendations.bestsellers import DEFAULT_P, BestSellers, read_best_sellers
 from loader.recommendations.neighbours import (LIST_SCORES, PREFIX, ListReader, NeighbourList, NeighbourLists,
                                                compute_lists, lists_db, rebuild)
+from loader.recommendations import pair_counts
 from loader.recommendations.purchases import all_purchase_counts
 from loader.recommendations.recommend import recommend
 from loader.tuning.baskets import Basket
@@ -97,6 +98,22 @@ def test_lists_answer_as_the_exact_view_path(lists_cleanup):
             for min_support in (1, 2):
                 asked = dict(score=score, limit=8, min_support=min_support)
                 assert recommend(views, seeds, lists=lists, **asked) == recommend(views, seeds, **asked), (seeds, asked)
+
+
+def test_a_rebuild_reading_the_orders_in_many_pages_buckets_and_chunks_is_exact(lists_cleanup, monkeypatch):
+    """The rebuild's pass over `_changes` in pages of 7 changes (browsing logs and design docs among them
+    on PouchDB Server's unfiltered feed), its pairs counted in buckets of 40 occurrences and chunks of 30
+    order items: every list still the views' own, and the reading's progress told up to the whole feed."""
+    shop = lists_cleanup
+    write(shop, fixture_logs() + random_orders(random.Random(31), 90, "pages"))
+    monkeypatch.setattr(pair_counts, "FEED_PAGE", 7)
+    monkeypatch.setattr(pair_counts, "PAIR_BUDGET", 40)
+    monkeypatch.setattr(pair_counts, "CHUNK_ITEMS", 30)
+    told: list[tuple[int, int]] = []
+    eventually(lambda: told.clear() or rebuilt_exactly(shop, k=4, reading=lambda done, total: told.append((done, total))),
+               timeout=60)
+    assert len(told) > 10 and told[-1][0] == told[-1][1] >= 90
+    assert [done for done, _ in told] == sorted(done for done, _ in told)
 
 
 def test_short_lists_are_exact_for_one_seed_and_say_they_are_cut(lists_cleanup):

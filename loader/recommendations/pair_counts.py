@@ -46,8 +46,9 @@ def order_pages(couch: Couch) -> Iterator[tuple[list[dict], int | None, int]]:
                                     json={"selector": ORDER_SELECTOR}).json()
         else:
             body = couch.db_request("GET", "_changes", params=params).json()
-        yield [row["doc"] for row in body["results"] if row.get("doc")], body.get("pending"), len(body["results"])
-        if len(body["results"]) < FEED_PAGE:
+        results, left = body["results"], body.get("pending")
+        yield [row["doc"] for row in results if row.get("doc")], left, len(results)
+        if not results or left == 0 or (left is None and len(results) < FEED_PAGE):
             return
         since = body["last_seq"]
 
