@@ -37,6 +37,9 @@ class Derivation(Protocol):
     def touched(self, doc: dict | None) -> set[Hashable]:
         """The keys whose documents a changed log document can alter."""
 
+    read_to: str | int | None  # after all_keys, where its keys come from a pass over `_changes`: that pass's
+    # last seq, every change up to it read (None when the keys come from the views)
+
     def all_keys(self, progress: Callable[[int, int], None]) -> list[Hashable]:
         """Every key there is a document for; where reading them takes a pass over the log database (the
         neighbour lists read every order), `progress(changes read, changes in all)` is told how far it got,
@@ -175,6 +178,11 @@ def rebuild(derivation: Derivation, *, batch: int = 200, settle: float = 0.0,
         place = {"_id": place_id, "start_seq": start_seq, "after": None, "done": 0}
         place["_rev"] = target.put_doc(place_id, place)
     keys = derivation.all_keys(reading)
+    if place["after"] is None and derivation.read_to is not None:
+        # keys read from the feed itself: its last seq holds exactly what was read, whichever shard copies
+        # answered, where the database's update_seq may count a write the copies read lack yet
+        place = {**place, "start_seq": derivation.read_to}
+        place["_rev"] = target.put_doc(place_id, place)
     left = keys
     if place["after"] is not None:
         past = next((n for n, key in enumerate(keys) if same_key(key, place["after"])), None)

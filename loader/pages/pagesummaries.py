@@ -78,6 +78,7 @@ class PageSummaries:
     selector = PAGE_VIEW_SELECTOR
     part = ""  # one worker keeps them all
     workers = 1
+    read_to = None  # keys from the views, not from a pass over `_changes`
 
     def __post_init__(self):
         self.target = summaries_db(self.couch)

@@ -213,6 +213,7 @@ class NeighbourLists:
     shard: Shard = EVERY_ITEM
     name = "neighbour lists"
     selector = ORDER_SELECTOR
+    read_to = None  # set by all_keys (Derivation)
 
     def __post_init__(self):
         self.target = lists_db(self.couch)
@@ -225,6 +226,7 @@ class NeighbourLists:
     def all_keys(self, progress: Progress = lambda done, total: None) -> list[str]:
         """Every item bought, in id order, from one pass over the orders; the pass is kept for compute_all."""
         self.counts = OrderCounts.read(self.couch, progress)
+        self.read_to = self.counts.last_seq
         return [item for item in sorted(self.counts.n_a) if self.shard.owns(item)]
 
     def compute(self, items: Iterable[str]) -> list[dict]:

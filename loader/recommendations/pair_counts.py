@@ -32,10 +32,10 @@ EMPTY = np.empty(0, dtype=np.int64)
 Progress = Callable[[int, int], None]  # (changes read, changes in the feed)
 
 
-def order_pages(couch: Couch) -> Iterator[tuple[list[dict], int | None, int]]:
+def order_pages(couch: Couch) -> Iterator[tuple[list[dict], int | None, int, str | int]]:
     """Every order document, a page at a time, from the start of `_changes`, with the changes left after
-    the page where the server says (CouchDB's `pending`) and the changes the page covered where it does
-    not. PouchDB Server has no `_selector` filter for `_changes`: there every document comes, and
+    the page where the server says (CouchDB's `pending`), the changes the page covered, and the seq it
+    ends at. PouchDB Server has no `_selector` filter for `_changes`: there every document comes, and
     OrderCounts skips the others."""
     filtered = couch.is_couchdb()
     since = 0
@@ -47,7 +47,7 @@ def order_pages(couch: Couch) -> Iterator[tuple[list[dict], int | None, int]]:
         else:
             body = couch.db_request("GET", "_changes", params=params).json()
         results, left = body["results"], body.get("pending")
-        yield [row["doc"] for row in results if row.get("doc")], left, len(results)
+        yield [row["doc"] for row in results if row.get("doc")], left, len(results), body["last_seq"]
         if not results or left == 0 or (left is None and len(results) < FEED_PAGE):
             return
         since = body["last_seq"]
@@ -60,6 +60,7 @@ class OrderCounts:
     def __init__(self):
         self.n_a: Counter = Counter()
         self.orders = 0
+        self.last_seq: str | int = 0  # where the pass over `_changes` ended: every order up to it is counted
         self.number: dict[str, int] = {}  # item -> its number in the file, in the order first seen
         self.lengths = array("B")  # each order's paired items (at most 50), in the file's order
         self.pending = array("i")  # numbers not yet written to the file
@@ -71,7 +72,7 @@ class OrderCounts:
         info = couch.db_info()
         total = info.get("doc_count", 0) + info.get("doc_del_count", 0)  # one change a document in the feed
         counts, done = cls(), 0
-        for docs, left, covered in read_ahead(order_pages(couch)):
+        for docs, left, covered, counts.last_seq in read_ahead(order_pages(couch)):
             for doc in docs:
                 counts.add(doc)
             done = max(done, total - left) if left is not None else done + covered
