@@ -24,9 +24,9 @@ from loader.couchdb.couch import Couch
 from loader.recommendations.orders import ORDER_SELECTOR, order_items, paired_items
 
 FEED_PAGE = 5_000  # orders a `_changes` request
-PAIR_BUDGET = 8_000_000  # pair occurrences in one bucket's count (64 MB of keys), unless one item alone has more
+PAIR_BUDGET = 4_000_000  # pair occurrences in one bucket's count (32 MB of keys), unless one item alone has more
 CHUNK_ITEMS = 4_000_000  # order items read back from the file at once (16 MB)
-EMPTY = np.empty(0, dtype=np.int64)
+EMPTY = np.empty(0, dtype=np.int32)
 
 
 Progress = Callable[[int, int], None]  # (changes read, changes in the feed)
@@ -165,9 +165,13 @@ def count_bucket(chunks: Iterator[tuple[np.ndarray, np.ndarray]], bucket: list[i
                 keys.append((chosen[:, column, None] * size + others).ravel())
     if not keys:
         return {}
-    pairs, n_ab = np.unique(np.concatenate(keys), return_counts=True)
-    a, b = np.divmod(pairs, size)
+    every = np.concatenate(keys)
+    keys.clear()  # the parts freed before the sort's copy is made
+    pairs, n_ab = np.unique(every, return_counts=True)
+    del every
+    a, b = (part.astype(np.int32) for part in np.divmod(pairs, size))
+    del pairs
     order = np.lexsort((b, -n_ab, a))
-    a, b, n_ab = a[order], b[order], n_ab[order]
+    a, b, n_ab = a[order], b[order], n_ab[order].astype(np.int32)
     edges = np.concatenate(([0], np.flatnonzero(np.diff(a)) + 1, [len(a)]))
     return {int(a[start]): (b[start:end], n_ab[start:end]) for start, end in zip(edges[:-1], edges[1:])}
