@@ -46,7 +46,7 @@ def from_orders(couch: Couch) -> int:
     """Every order read, every pair counted; return the pairs counted."""
     counts = OrderCounts.read(couch)
     try:
-        return sum(len(top) for _, top, _ in counts.lists(sorted(counts.n_a), EVERY_PAIR))
+        return sum(len(tally.kept) for _, tally in counts.lists(sorted(counts.n_a), EVERY_PAIR, EVERY_PAIR))
     finally:
         counts.close()
 

@@ -23,6 +23,7 @@ from loader.recommendations.bestsellers import DEFAULT_P, BestSellers, read_best
 from loader.recommendations.neighbours import (LIST_SCORES, PREFIX, ListReader, NeighbourList, NeighbourLists,
                                                compute_lists, lists_db, rebuild)
 from loader.recommendations import pair_counts
+from loader.recommendations.orders import order_pairs
 from loader.recommendations.purchases import all_purchase_counts
 from loader.recommendations.recommend import recommend
 from loader.tuning.baskets import Basket
@@ -364,3 +365,79 @@ def test_a_list_read_from_two_moments_is_recognised():
     assert not NeighbourList("a", 1, 9, {"b": 3, "c": 1}, True).consistent
     assert NeighbourList("new", 0, 9, {}, True).consistent
 
+
+
+def counted_only(shop: Couch) -> None:
+    if is_cluster(shop):
+        pytest.skip("a cluster's worker merges totals read from the views: its lists are not counted")
+
+
+def test_counted_lists_read_only_the_pair_totals_a_top_k_could_need(lists_cleanup):
+    """On a single node the worker adds each batch's own counts to the tallies: with K = 3 and 9 kept, it
+    reads fewer pair totals than the batches' distinct pairs, the views ahead of every batch (a backlog
+    of 7-order batches), and every list stays the exact top K."""
+    shop = lists_cleanup
+    counted_only(shop)
+    write(shop, fixture_logs() + random_orders(random.Random(30), 80, "base"))
+    eventually(lambda: rebuilt_exactly(shop, k=3), timeout=60)
+    counting = KeyCountingCouch(shop.url, shop.db)
+    counting.pair_keys = []
+    lists = NeighbourLists(counting, 3)
+    worker = Follower(lists, batch=7, wait_ms=0)
+    distinct = set()
+    for round_number in range(3):
+        orders = random_orders(random.Random(31 + round_number), 40, f"c{round_number}")
+        distinct |= {pair for log in orders for pair in order_pairs(log.doc["items"])}
+        write(shop, orders)
+        worker.catch_up()
+        assert_lists_exact(shop, k=3)
+    assert lists.keep == 9 and worker.batches >= 15
+    assert 0 < sum(counting.pair_keys) < len(distinct)
+    docs = [doc for doc in lists_db(shop).all_docs() if doc["_id"].startswith(PREFIX)]
+    checkpoint = read_checkpoint(lists_db(shop))
+    assert {doc["epoch"] for doc in docs} == {checkpoint["epoch"]} and "batch" not in checkpoint
+    assert checkpoint["orders"] == sum(1 for _ in shop.query_view("recommend", "orders", reduce=False)["rows"]
+                                       if _["key"] == "orders")
+    assert all(len(doc["neighbours"]) + len(doc["reserve"]) <= 9 or doc["bound"] == 0 for doc in docs)
+
+
+class Crash(Exception):
+    """Stands for a worker killed at one point of its batch."""
+
+
+@pytest.mark.parametrize("point", ["after_the_journal", "after_the_lists"])
+def test_a_journaled_batch_is_added_once_whatever_a_crash_cut(lists_cleanup, monkeypatch, point):
+    """Killed after writing the batch into its checkpoint, or after writing the lists but before the
+    checkpoint passed the batch, a worker replays exactly that batch and adds it to each list once."""
+    shop = lists_cleanup
+    counted_only(shop)
+    write(shop, random_orders(random.Random(40), 60, "base"))
+    eventually(lambda: rebuilt_exactly(shop, k=4), timeout=60)
+    write(shop, random_orders(random.Random(41), 30, "crash"))
+    lists = NeighbourLists(shop, 4)
+    crashing = Follower(lists, batch=10, wait_ms=0)
+    original_write, original_save = lists.write, crashing.save
+
+    def crash_before_writing(docs):
+        raise Crash
+
+    def crash_before_passing(seq, **fields):
+        raise Crash
+
+    if point == "after_the_journal":
+        monkeypatch.setattr(lists, "write", crash_before_writing)
+    else:
+        monkeypatch.setattr(crashing, "save", crash_before_passing)
+    with pytest.raises(Crash):
+        crashing.step()
+    journal = read_checkpoint(lists_db(shop))["batch"]
+    assert len(journal["ids"]) == 10
+    if point == "after_the_lists":
+        marked = [doc for doc in lists_db(shop).all_docs() if doc.get("batch") == journal["id"]]
+        assert marked  # the lists have the batch already
+    monkeypatch.setattr(lists, "write", original_write)
+    resumed = Follower(NeighbourLists(shop, 4), batch=10, wait_ms=0)
+    resumed.catch_up()
+    assert resumed.changes_seen >= 30
+    assert_lists_exact(shop, k=4)
+    assert "batch" not in read_checkpoint(lists_db(shop))

@@ -33,13 +33,13 @@ def buckets_and_chunks(budget: int, chunk: int):
         pair_counts.PAIR_BUDGET, pair_counts.CHUNK_ITEMS = saved
 
 
-def made_lists(docs: list[dict], items: list[str] | None, k: int) -> tuple[OrderCounts, list]:
+def made_lists(docs: list[dict], items: list[str] | None, k: int, keep: int = 0) -> tuple[OrderCounts, list]:
     counts = OrderCounts()
     for doc in docs:
         counts.add(doc)
     counts.seal()
     try:
-        return counts, list(counts.lists(sorted(counts.n_a) if items is None else items, k))
+        return counts, list(counts.lists(sorted(counts.n_a) if items is None else items, k, keep))
     finally:
         counts.close()
 
@@ -54,24 +54,27 @@ def exact_pairs(docs: list[dict]) -> dict[str, Counter]:
 
 
 @settings(max_examples=60, deadline=None)
-@given(docs=st.lists(ORDER, max_size=120), k=st.integers(1, 8), budget=st.integers(1, 400),
+@given(docs=st.lists(ORDER, max_size=120), k=st.integers(1, 8), extra=st.integers(0, 5), budget=st.integers(1, 400),
        chunk=st.integers(1, 200))
-def test_lists_are_the_exact_top_k_in_any_buckets_and_chunks(docs, k, budget, chunk):
+def test_lists_are_the_exact_top_k_in_any_buckets_and_chunks(docs, k, extra, budget, chunk):
     with buckets_and_chunks(budget, chunk):
-        counts, made = made_lists(docs, None, k)
+        counts, made = made_lists(docs, None, k, k + extra)
     pairs = exact_pairs(docs)
-    assert [item for item, _, _ in made] == sorted(counts.n_a)
+    assert [item for item, _ in made] == sorted(counts.n_a)
     assert counts.orders == sum(1 for doc in docs if order_items(doc))
     assert counts.n_a == Counter(item for doc in docs for item in order_items(doc))
-    for item, top, complete in made:
+    for item, tally in made:
         every = pairs.get(item, Counter())
-        assert list(top) == by_count(every, k)
-        assert top == {b: every[b] for b in top}
-        assert complete == (len(every) <= k)
+        assert tally.n_a == counts.n_a[item]
+        assert by_count(tally.kept, k) == by_count(every, k)
+        assert tally.kept == {b: every[b] for b in tally.kept}
+        assert list(tally.kept) == by_count(tally.kept)  # ranked
+        assert all(n <= tally.bound for b, n in every.items() if b not in tally.kept)
+        assert (tally.bound == 0) == (len(tally.kept) == len(every))
 
 
 def test_a_part_of_the_items_gets_only_its_own_lists():
     orders = [{"log_type": "checkout", "items": items} for items in (["a", "b", "c"], ["b", "c"], ["c", "d"], ["a", "d"])]
     with buckets_and_chunks(5, 3):
-        _, made = made_lists(orders, ["b", "d"], 1)
-    assert made == [("b", {"c": 2}, False), ("d", {"a": 1}, False)]
+        _, made = made_lists(orders, ["b", "d"], 1, 1)
+    assert [(item, tally.kept, tally.bound) for item, tally in made] == [("b", {"c": 2}, 1), ("d", {"a": 1, "c": 1}, 0)]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 import json
+import uuid
 from dataclasses import dataclass
 from typing import Callable, Hashable, Iterable, Iterator, Protocol
 
@@ -39,11 +40,16 @@ class Derivation(Protocol):
 
     read_to: str | int | None  # after all_keys, where its keys come from a pass over `_changes`: that pass's
     # last seq, every change up to it read (None when the keys come from the views)
+    journaled: bool  # documents brought forward by each batch's own counts (not recomputed from the views): the
+    # follower journals each batch in the checkpoint and replays exactly it, and a rebuild always resets the
+    # checkpoint to its own place
+    epoch: str | None  # set by a rebuild before compute_all: its id, which a journaled derivation's documents carry
 
-    def all_keys(self, progress: Callable[[int, int], None]) -> list[Hashable]:
+    def all_keys(self, progress: Callable[[int, int], None], leave_out_after=None) -> list[Hashable]:
         """Every key there is a document for; where reading them takes a pass over the log database (the
         neighbour lists read every order), `progress(changes read, changes in all)` is told how far it got,
-        and what the pass read is kept for compute_all."""
+        what the pass read is kept for compute_all, and a resumed rebuild's pass leaves out the changes
+        after `leave_out_after` (the first pass's last seq)."""
 
     def compute(self, keys: Iterable[Hashable]) -> list[dict]:
         """The documents of `keys`, computed from the views (`_id` set, no `_rev`)."""
@@ -54,11 +60,28 @@ class Derivation(Protocol):
         computed while the one before is being written, so no part may depend on the one before having
         been written."""
 
-    def update(self, docs: list[dict]) -> list[dict]:
-        """The documents changed log documents `docs` touch, brought up to date (may use the stored ones)."""
+    def update(self, docs: list[dict], place: "BatchPlace | None") -> list[dict]:
+        """The documents changed log documents `docs` touch, brought up to date (may use the stored ones);
+        `place`, for a journaled derivation, says where the batch ends."""
+
+    def carried(self, checkpoint: dict, docs: list[dict]) -> dict:
+        """Fields of the checkpoint carried past a batch of `docs` (a journaled derivation's order count)."""
+
+    def rebuilt(self) -> dict:
+        """Fields of the checkpoint a rebuild writes, after compute_all."""
 
     def write(self, docs: list[dict]) -> int:
         """Write computed documents; return how many were written."""
+
+
+@dataclass
+class BatchPlace:
+    """Where a journaled derivation's batch sits: the feed's seq after it, its own id (marked on the
+    documents it changed), and the checkpoint it starts from."""
+
+    through: str | int
+    id: str
+    checkpoint: dict
 
 
 def derived_db(couch: Couch, suffix: str) -> Couch:
@@ -75,9 +98,10 @@ def read_checkpoint(target: Couch, part: str = "") -> dict | None:
     return target.get_doc(CHECKPOINT_ID + part)
 
 
-def write_checkpoint(target: Couch, seq: str | int, current: dict | None, part: str = "") -> dict:
-    """Store the `_changes` seq the documents are complete up to (an opaque value, stored as given)."""
-    doc = {"_id": CHECKPOINT_ID + part, "seq": seq, "written_at": time.time(),
+def write_checkpoint(target: Couch, seq: str | int, current: dict | None, part: str = "", **fields) -> dict:
+    """Store the `_changes` seq the documents are complete up to (an opaque value, stored as given), with a
+    derivation's own fields (Derivation.carried, a journaled batch)."""
+    doc = {"_id": CHECKPOINT_ID + part, "seq": seq, "written_at": time.time(), **fields,
            **({"_rev": current["_rev"]} if current else {})}
     doc["_rev"] = target.put_doc(doc["_id"], doc)
     return doc
@@ -166,7 +190,9 @@ def rebuild(derivation: Derivation, *, batch: int = 200, settle: float = 0.0,
     `reading` is told how far reading the keys has got (Derivation.all_keys), `progress` how many
     documents are written. Resumable: after each part the last key written is stored in the derived database
     (`_local/couchrec-rebuild`, with that first seq), and a rebuild that finds it starts after
-    that key instead of from the first. Keys new since are the worker's to replay."""
+    that key instead of from the first (its pass leaving out what the first pass had not read). Keys new
+    since are the worker's to replay. A journaled derivation's checkpoint is always reset to the rebuild's
+    place (its documents are counted there); any other keeps a checkpoint it finds."""
     started = time.monotonic()
     target = derivation.target
     target.ensure_db()
@@ -175,9 +201,10 @@ def rebuild(derivation: Derivation, *, batch: int = 200, settle: float = 0.0,
     if place is None:
         start_seq = derivation.couch.db_info()["update_seq"]
         time.sleep(settle)
-        place = {"_id": place_id, "start_seq": start_seq, "after": None, "done": 0}
+        place = {"_id": place_id, "start_seq": start_seq, "after": None, "done": 0, "epoch": uuid.uuid4().hex}
         place["_rev"] = target.put_doc(place_id, place)
-    keys = derivation.all_keys(reading)
+    derivation.epoch = place.get("epoch")
+    keys = derivation.all_keys(reading, place["start_seq"] if place["after"] is not None else None)
     if place["after"] is None and derivation.read_to is not None:
         # keys read from the feed itself: its last seq holds exactly what was read, whichever shard copies
         # answered, where the database's update_seq may count a write the copies read lack yet
@@ -197,9 +224,17 @@ def rebuild(derivation: Derivation, *, batch: int = 200, settle: float = 0.0,
         place["_rev"] = target.put_doc(place_id, place)
         progress(done, resumed + len(left))
     checkpoint = None
-    if read_checkpoint(target, derivation.part) is None:
-        write_checkpoint(target, place["start_seq"], None, derivation.part)
-        checkpoint = place["start_seq"]
+    for attempt in range(WRITE_ATTEMPTS):  # a worker may write its checkpoint meanwhile
+        current = read_checkpoint(target, derivation.part)
+        if current is not None and not derivation.journaled:
+            break
+        try:
+            write_checkpoint(target, place["start_seq"], current, derivation.part, **derivation.rebuilt())
+            checkpoint = place["start_seq"]
+            break
+        except CouchError as exc:
+            if exc.status != 409 or attempt == WRITE_ATTEMPTS - 1:
+                raise
     target.delete_doc(place_id, place["_rev"])
     return Rebuild(done - resumed, time.monotonic() - started, checkpoint, resumed)
 

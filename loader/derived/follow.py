@@ -17,17 +17,28 @@ On a cluster, a view read right after a change is seen can miss it (quorum
 writes, one copy read per shard range), so each batch's keys are recomputed
 once more after `settle` seconds, and the checkpoint passes a batch only when
 that second pass is done.
+
+A journaled derivation (counted neighbour lists: a batch adds to the stored
+documents, so it must be added once) first writes the batch into the
+checkpoint (its id, where it ends, its documents' ids), then the documents,
+each marked with the batch's id, then the checkpoint past it. A worker that
+finds a journaled batch replays exactly it; documents that carry its id have it
+already. A rebuild resets such a checkpoint: the worker's next write of it fails
+and it starts again from the rebuild's place; while a rebuild is unfinished the
+worker waits.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable
 
 from loader.couchdb.couch import Couch, CouchError, CouchUnavailable
-from loader.derived.derived import Derivation, default_settle, note_workers, read_checkpoint, rebuild, write_checkpoint
+from loader.derived.derived import (REBUILD_ID, BatchPlace, Derivation, default_settle, note_workers, read_checkpoint,
+                                   rebuild, write_checkpoint)
 
 LONGPOLL_MS = 10_000
 POLL_MS = 500  # where the feed cannot be long-polled (PouchDB Server)
@@ -74,19 +85,35 @@ class Follower:
         self.couch = self.derivation.couch
         self.target = self.derivation.target
         self.couchdb = self.couch.is_couchdb()
+        if self.derivation.journaled:
+            self.settle = 0.0  # counted from the changes themselves: nothing to read again
+
+    def start(self) -> None:
+        """Read the checkpoint; with none (or, journaled, one no rebuild wrote), rebuild first."""
+        self.target.ensure_db()
+        note_workers(self.target, self.derivation.workers)
+        self.checkpoint = read_checkpoint(self.target, self.derivation.part)
+        journaled = self.derivation.journaled
+        counted = journaled and self.checkpoint is not None and "epoch" in self.checkpoint
+        if counted and self.target.get_doc(REBUILD_ID + self.derivation.part) is not None:
+            self.checkpoint = None
+            raise CouchError(503, "rebuilding", f"a rebuild of the {self.derivation.name} is unfinished: waiting "
+                                                f"for it (`couchrec neighbours rebuild` finishes one that stopped)")
+        if self.checkpoint is None or (journaled and not counted):
+            self.say(f"no {self.derivation.name} yet" if self.checkpoint is None else
+                     f"{self.derivation.name} kept without counts (an older couchrec, or a cluster's worker)")
+            self.say(f"rebuilding the {self.derivation.name}")
+            done = rebuild(self.derivation, settle=self.settle)
+            self.say(f"rebuilt {done.items} {self.derivation.name} in {done.seconds:.1f} s")
+            self.checkpoint = read_checkpoint(self.target, self.derivation.part)
+            self.settling.clear()
 
     def step(self) -> int:
         """Take one batch of changes (waiting up to wait_ms for one); return how many it held."""
         if self.checkpoint is None:
-            self.target.ensure_db()
-            note_workers(self.target, self.derivation.workers)
-            self.checkpoint = read_checkpoint(self.target, self.derivation.part)
-            if self.checkpoint is None:
-                self.say(f"no {self.derivation.name} yet: rebuilding them all")
-                done = rebuild(self.derivation, settle=self.settle)
-                self.say(f"rebuilt {done.items} {self.derivation.name} in {done.seconds:.1f} s")
-                self.checkpoint = read_checkpoint(self.target, self.derivation.part)
-                self.settling.clear()
+            self.start()
+        if self.derivation.journaled:
+            return self.counted_step()
         since = self.settling[-1].next_since if self.settling else self.checkpoint["seq"]
         wait = self.wait_ms if not self.settling else max(0, int((self.settling[0].due - time.monotonic()) * 1000))
         started = time.monotonic()
@@ -99,7 +126,7 @@ class Follower:
         feeding = [doc for doc, keys in touches if keys]
         items = {key for _, keys in touches for key in keys}
         if items:
-            self.bring_up_to_date(lambda: self.derivation.update(feeding))
+            self.bring_up_to_date(lambda: self.derivation.update(feeding, None))
         self.changes_seen += len(body["results"])
         if self.settle and items:
             self.settling.append(Batch(items, time.monotonic() + self.settle, body["last_seq"]))
@@ -109,6 +136,40 @@ class Follower:
             self.settling[-1].next_since = body["last_seq"]
         self.settle_due()
         return len(body["results"])
+
+    def counted_step(self) -> int:
+        """step() for a journaled derivation: the journaled batch if there is one, else the next one journaled,
+        then its documents, then the checkpoint past it."""
+        started = time.monotonic()
+        journal = self.checkpoint.get("batch")
+        if journal:
+            by_id = self.couch.get_docs(journal["ids"])
+            feeding = [by_id[doc_id] for doc_id in journal["ids"] if doc_id in by_id]
+            through, seen = journal["through"], len(journal["ids"])
+        else:
+            body = read_changes(self.couch, self.checkpoint["seq"], selector=self.derivation.selector,
+                                limit=self.batch, wait_ms=self.wait_ms, couchdb=self.couchdb)
+            if not body["results"]:
+                self.seconds["feed"] += time.monotonic() - started
+                if not self.couchdb:
+                    time.sleep(POLL_MS / 1000)
+                return 0
+            feeding = [doc for doc in (change.get("doc") for change in body["results"]) if self.derivation.touched(doc)]
+            through, seen = body["last_seq"], len(body["results"])
+            if feeding:
+                journal = {"id": uuid.uuid4().hex, "through": through, "ids": [doc["_id"] for doc in feeding]}
+                self.checkpoint = write_checkpoint(self.target, self.checkpoint["seq"], self.checkpoint,
+                                                   self.derivation.part, **self.carried([]), batch=journal)
+        self.seconds["feed"] += time.monotonic() - started
+        if feeding:
+            place = BatchPlace(through, journal["id"], self.checkpoint)
+            self.bring_up_to_date(lambda: self.derivation.update(feeding, place))
+        self.changes_seen += seen
+        self.save(through, **self.carried(feeding))
+        return seen
+
+    def carried(self, docs: list[dict]) -> dict:
+        return self.derivation.carried(self.checkpoint, docs)
 
     def settle_due(self) -> None:
         """Recompute the batches whose settle time has passed; advance the checkpoint past them."""
@@ -127,8 +188,8 @@ class Follower:
         self.seconds["writes"] += time.monotonic() - computed
         self.batches += 1
 
-    def save(self, seq) -> None:
-        self.checkpoint = write_checkpoint(self.target, seq, self.checkpoint, self.derivation.part)
+    def save(self, seq, **fields) -> None:
+        self.checkpoint = write_checkpoint(self.target, seq, self.checkpoint, self.derivation.part, **fields)
 
     def catch_up(self) -> None:
         """Process every change already in the feed, settle included, then return (for tests and benchmarks)."""

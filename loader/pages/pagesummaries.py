@@ -87,7 +87,10 @@ class PageSummaries:
         cell = cell_of(doc)
         return {cell} if cell else set()
 
-    def all_keys(self, progress=None) -> list[Cell]:  # one view read: no progress to tell
+    journaled = False  # recomputed from the views: a replayed batch is harmless
+    epoch = None
+
+    def all_keys(self, progress=None, leave_out_after=None) -> list[Cell]:  # one view read: no progress to tell
         rows = self.couch.query_view(DDOC, STATS_VIEW, group_level=4)["rows"]
         return [(key[0], f"{key[1]:04d}-{key[2]:02d}-{key[3]:02d}") for key in (row["key"] for row in rows)]
 
@@ -107,8 +110,14 @@ class PageSummaries:
     def compute_all(self, cells: list[Cell], batch: int) -> Iterator[tuple[list[Cell], list[dict]]]:
         return in_parts(self.compute, cells, batch)
 
-    def update(self, docs: list[dict]) -> list[dict]:
+    def update(self, docs: list[dict], place=None) -> list[dict]:
         return self.compute({cell for doc in docs for cell in self.touched(doc)})
+
+    def carried(self, checkpoint: dict, docs: list[dict]) -> dict:
+        return {}
+
+    def rebuilt(self) -> dict:
+        return {}
 
     def write(self, docs: list[dict]) -> int:
         return write_over(self.target, docs, lambda ids: self.compute({cell_of_id(i) for i in ids}))

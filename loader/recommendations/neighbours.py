@@ -4,9 +4,12 @@ For every item a, one document `n:<a>` in the derived database `<db>-neighbours`
 holds n_a, the order count N when it was computed, and a's K co-bought items
 with the highest n_ab (ties by item id). Top-K by n_ab is top-K by count and by
 confidence (n_ab / n_a), so those two scores are served from the lists exactly
-for one seed; scores that read n_b stay on the exact view path. The lists are
-recomputed from the views, never edited in place, so writing one twice is
-harmless, and the whole database can be dropped and rebuilt at any time.
+for one seed; scores that read n_b stay on the exact view path. Beside the K
+shown, a document keeps more neighbours and a bound on the rest (a tally,
+loader/recommendations/tally.py): on a single node the worker brings the tallies
+forward by each batch's own counts, exact at its place in `_changes`; a
+cluster's worker merges totals read from the views. A rebuild makes every list
+from the orders; the whole database can be dropped and rebuilt at any time.
 Beside the lists the same worker keeps the best sellers (loader/recommendations/bestsellers.py).
 """
 
@@ -15,20 +18,24 @@ from __future__ import annotations
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Iterable, Iterator
 
 from loader.couchdb.couch import Couch, CouchError, chunks
 from loader.derived import derived
-from loader.derived.derived import Rebuild, derived_db, write_over
+from loader.derived.derived import BatchPlace, Rebuild, derived_db, is_cluster, write_over
 from loader.derived.shards import EVERY_ITEM, Shard
 from loader.recommendations.bestsellers import BEST_SELLERS_ID, DEFAULT_P, BestSellers, read_best_sellers, with_counts
 from loader.recommendations.orders import ORDER_SELECTOR, order_items, order_pairs
 from loader.recommendations.pair_counts import OrderCounts, Progress
 from loader.recommendations.purchases import all_purchase_counts, order_count, purchase_counts
+from loader.recommendations.counted import orders_after, totals_at
 from loader.recommendations.ranking import by_count
+from loader.recommendations.tally import BatchCounts, Tally, advance
 
 DEFAULT_K = 100
+KEPT_PER_SHOWN = 3  # a tally keeps up to 3 K neighbours: fewer pair totals to read (loader/recommendations/tally.py)
 LIST_SCORES = ("count", "confidence")  # top-K by n_ab is exactly top-K by these
 SUFFIX = "-neighbours"
 PREFIX = "n:"  # item ids may start with "_", document ids may not
@@ -45,6 +52,10 @@ class NeighbourList:
     neighbours: dict[str, int]  # b -> n_ab, the K largest
     complete: bool  # False when a has more than K co-bought items
     rev: str | None = None  # the stored revision this list was read from, if it was
+    reserve: dict[str, int] = field(default_factory=dict)  # kept past the K shown (a tally's)
+    bound: int | None = None  # no item outside neighbours and reserve was bought with a more often; None: no tally
+    epoch: str | None = None  # the rebuild the tally descends from (the worker's checkpoint names its own)
+    batch: str | None = None  # the last batch added to the tally (a replayed batch is not added twice)
 
     @property
     def consistent(self) -> bool:
@@ -52,14 +63,29 @@ class NeighbourList:
         return self.n_a >= max(self.neighbours.values(), default=0)
 
     def as_doc(self) -> dict:
+        tally = {"reserve": [[b, n_ab] for b, n_ab in self.reserve.items()], "bound": self.bound, "epoch": self.epoch,
+                 "batch": self.batch} if self.bound is not None else {}
         return {"_id": PREFIX + self.item, **({"_rev": self.rev} if self.rev else {}), "item": self.item,
                 "n_a": self.n_a, "orders": self.orders, "complete": self.complete,
-                "neighbours": [[b, n_ab] for b, n_ab in self.neighbours.items()], "computed_at": time.time()}
+                "neighbours": [[b, n_ab] for b, n_ab in self.neighbours.items()], **tally, "computed_at": time.time()}
 
     @classmethod
     def from_doc(cls, doc: dict) -> "NeighbourList":
         return cls(doc["item"], doc["n_a"], doc["orders"], {b: n_ab for b, n_ab in doc["neighbours"]}, doc["complete"],
-                   doc.get("_rev"))
+                   doc.get("_rev"), {b: n_ab for b, n_ab in doc.get("reserve", [])}, doc.get("bound"),
+                   doc.get("epoch"), doc.get("batch"))
+
+    @classmethod
+    def from_tally(cls, item: str, tally: Tally, orders: int, k: int, *, epoch: str | None,
+                   batch: str | None = None, rev: str | None = None) -> "NeighbourList":
+        ranked = by_count(tally.kept)
+        return cls(item, tally.n_a, orders, {b: tally.kept[b] for b in ranked[:k]},
+                   tally.bound == 0 and len(ranked) <= k, rev, {b: tally.kept[b] for b in ranked[k:]}, tally.bound,
+                   epoch, batch)
+
+    @property
+    def tally(self) -> Tally:
+        return Tally(self.n_a, {**self.neighbours, **self.reserve}, self.bound or 0)
 
 
 def lists_db(couch: Couch) -> Couch:
@@ -205,7 +231,14 @@ def read_lists(couch: Couch, items: list[str], k: int) -> list[NeighbourList]:
 @dataclass
 class NeighbourLists:
     """The neighbour lists as a derivation of the log database (loader/derived/derived.py): one worker's, or the
-    part of them one of several workers keeps (the items its shard owns, loader/derived/shards.py)."""
+    part of them one of several workers keeps (the items its shard owns, loader/derived/shards.py).
+
+    On a single node (and PouchDB Server) the lists are counted: a rebuild makes every tally from the orders,
+    exact at the rebuild's place in `_changes`, and the worker adds each batch to them, reading only the
+    pair totals a list's top K could need (loader/recommendations/tally.py), at the batch's place
+    (loader/recommendations/counted.py); the follower journals each batch so a replay adds it once. A
+    cluster's views and feed answer from shard copies at different places, so there the worker merges
+    totals read from the views (updated_lists)."""
 
     couch: Couch
     k: int = DEFAULT_K
@@ -214,20 +247,40 @@ class NeighbourLists:
     name = "neighbour lists"
     selector = ORDER_SELECTOR
     read_to = None  # set by all_keys (Derivation)
+    epoch = None  # set by the rebuild (Derivation)
+    pairs_read = 0  # pair totals the last counted batch read
 
     def __post_init__(self):
         self.target = lists_db(self.couch)
         self.part = self.shard.suffix
         self.workers = self.shard.count
+        self.keep = KEPT_PER_SHOWN * self.k
+
+    @cached_property
+    def journaled(self) -> bool:
+        """Counted lists (a single node, PouchDB Server) rather than totals merged (a cluster)."""
+        return not is_cluster(self.couch)
 
     def touched(self, doc: dict | None) -> set[str]:
         return {item for item in order_items(doc) if self.shard.owns(item)}
 
-    def all_keys(self, progress: Progress = lambda done, total: None) -> list[str]:
-        """Every item bought, in id order, from one pass over the orders; the pass is kept for compute_all."""
-        self.counts = OrderCounts.read(self.couch, progress)
+    def all_keys(self, progress: Progress = lambda done, total: None, leave_out_after=None) -> list[str]:
+        """Every item bought, in id order, from one pass over the orders (but those after `leave_out_after`,
+        a seq); the pass is kept for compute_all."""
+        leave_out = set(orders_after(self.couch, leave_out_after)) if leave_out_after is not None else frozenset()
+        self.counts = OrderCounts.read(self.couch, progress, leave_out)
         self.read_to = self.counts.last_seq
         return [item for item in sorted(self.counts.n_a) if self.shard.owns(item)]
+
+    def rebuilt(self) -> dict:
+        """What the checkpoint a rebuild writes carries: the tallies' epoch and the order count they are at."""
+        return {"epoch": self.epoch, "orders": self.counts.orders}
+
+    def carried(self, checkpoint: dict, docs: list[dict]) -> dict:
+        """What the checkpoint carries past a batch of `docs`."""
+        if not self.journaled:
+            return {}
+        return {"epoch": checkpoint["epoch"], "orders": checkpoint["orders"] + sum(1 for doc in docs if order_items(doc))}
 
     def compute(self, items: Iterable[str]) -> list[dict]:
         return self.with_best_sellers(compute_lists(self.couch, items, k=self.k))
@@ -240,8 +293,8 @@ class NeighbourLists:
         counts = self.counts
         best = [with_counts(self.couch, self.target, {item: n for item, n in counts.n_a.items() if self.shard.owns(item)},
                             self.p, self.shard, every=counts.n_a).as_doc()]
-        made = (NeighbourList(item, counts.n_a[item], counts.orders, top, complete)
-                for item, top, complete in counts.lists(items, self.k))
+        made = (NeighbourList.from_tally(item, tally, counts.orders, self.k, epoch=self.epoch)
+                for item, tally in counts.lists(items, self.k, self.keep))
         try:
             for part in chunks(made, batch):
                 yield [one.item for one in part], [one.as_doc() for one in part] + best
@@ -249,16 +302,42 @@ class NeighbourLists:
         finally:
             counts.close()
 
-    def update(self, docs: list[dict]) -> list[dict]:
-        return self.with_best_sellers(updated_lists(self.couch, self.target, [order_items(doc) for doc in docs],
-                                                    k=self.k, shard=self.shard))
+    def update(self, docs: list[dict], place: BatchPlace | None = None) -> list[dict]:
+        orders = [order_items(doc) for doc in docs]
+        if not self.journaled:
+            return self.with_best_sellers(updated_lists(self.couch, self.target, orders, k=self.k, shard=self.shard))
+        batch = BatchCounts.of([order for order in orders if order])
+        items = sorted(item for item in batch.n if self.shard.owns(item))
+        stored = ListReader(self.target).read(items)
+        epoch = place.checkpoint["epoch"]
+        old: dict[str, Tally | None] = {}
+        added_before = set()  # this batch was added to them before a crash: they are written already
+        for item in items:
+            one = stored.get(item)
+            if one is not None and one.epoch != epoch and one.batch is None:
+                raise CouchError(503, "rebuilding", f"the list of {item} was written by another rebuild: waiting for it")
+            if one is None or one.epoch != epoch:  # a worker's list of an epoch before: bought only since the rebuild
+                old[item] = None
+            elif one.batch == place.id:
+                old[item] = batch.before(one.tally, item)
+                added_before.add(item)
+            else:
+                old[item] = one.tally
+        fresh, self.pairs_read = advance(old, batch, lambda pairs: totals_at(self.couch, pairs, place.through),
+                                         k=self.k, keep=self.keep)
+        orders_now = place.checkpoint["orders"] + batch.orders
+        lists = [NeighbourList.from_tally(item, tally, orders_now, self.k, epoch=epoch, batch=place.id,
+                                          rev=stored[item].rev if item in stored else None)
+                 for item, tally in fresh.items() if item not in added_before]
+        return self.with_best_sellers(lists, {item: tally.n_a for item, tally in fresh.items()})
 
-    def with_best_sellers(self, lists: list[NeighbourList]) -> list[dict]:
+    def with_best_sellers(self, lists: list[NeighbourList], counts: dict[str, int] | None = None) -> list[dict]:
         """The lists' documents, and this shard's best sellers (loader/recommendations/bestsellers.py) with the
-        lists' n_a merged in."""
-        if not lists:
+        lists' n_a (or `counts`) merged in."""
+        counts = counts if counts is not None else {one.item: one.n_a for one in lists}
+        if not counts:
             return []
-        best = with_counts(self.couch, self.target, {one.item: one.n_a for one in lists}, self.p, self.shard)
+        best = with_counts(self.couch, self.target, counts, self.p, self.shard)
         return [one.as_doc() for one in lists] + [best.as_doc()]
 
     def write(self, docs: list[dict]) -> int:
@@ -267,7 +346,10 @@ class NeighbourLists:
         def recompute(ids: list[str]) -> list[dict]:
             """Lists another writer got to first, computed again; the best sellers, if another writer
             merged into them first, from every count of the shard's items (the counts merged in the lost
-            write are gone)."""
+            write are gone). Counted lists are not recomputed: the batch is given up, and replayed from the
+            checkpoint (another writer is a rebuild, or a worker of the same shard)."""
+            if self.journaled:
+                raise CouchError(409, "conflict", f"{len(ids)} lists were written by another writer meanwhile")
             items = [doc_id[len(PREFIX):] for doc_id in ids if doc_id != best_sellers_id]
             again = [one.as_doc() for one in compute_lists(self.couch, items, k=self.k)]
             if best_sellers_id in ids:

@@ -22,6 +22,7 @@ import numpy as np
 from loader.couchdb.ahead import read_ahead
 from loader.couchdb.couch import Couch
 from loader.recommendations.orders import ORDER_SELECTOR, order_items, paired_items
+from loader.recommendations.tally import Tally, cut_at
 
 FEED_PAGE = 5_000  # orders a `_changes` request
 PAIR_BUDGET = 4_000_000  # pair occurrences in one bucket's count (32 MB of keys), unless one item alone has more
@@ -32,13 +33,12 @@ EMPTY = np.empty(0, dtype=np.int32)
 Progress = Callable[[int, int], None]  # (changes read, changes in the feed)
 
 
-def order_pages(couch: Couch) -> Iterator[tuple[list[dict], int | None, int, str | int]]:
-    """Every order document, a page at a time, from the start of `_changes`, with the changes left after
+def order_pages(couch: Couch, since: str | int = 0) -> Iterator[tuple[list[dict], int | None, int, str | int]]:
+    """Every order document after `since` (from the start of `_changes`), a page at a time, with the changes left after
     the page where the server says (CouchDB's `pending`), the changes the page covered, and the seq it
     ends at. PouchDB Server has no `_selector` filter for `_changes`: there every document comes, and
     OrderCounts skips the others."""
     filtered = couch.is_couchdb()
-    since = 0
     while True:
         params = {"since": since, "limit": FEED_PAGE, "include_docs": "true", "seq_interval": FEED_PAGE}
         if filtered:
@@ -67,14 +67,17 @@ class OrderCounts:
         self.file = tempfile.TemporaryFile(prefix="couchrec-orders-")
 
     @classmethod
-    def read(cls, couch: Couch, progress: Progress = lambda done, total: None) -> "OrderCounts":
-        """One pass over every order in the database (the next page read while this one is counted)."""
+    def read(cls, couch: Couch, progress: Progress = lambda done, total: None,
+             leave_out: set[str] = frozenset()) -> "OrderCounts":
+        """One pass over every order in the database (the next page read while this one is counted), but
+        those of `leave_out` (ids)."""
         info = couch.db_info()
         total = info.get("doc_count", 0) + info.get("doc_del_count", 0)  # one change a document in the feed
         counts, done = cls(), 0
         for docs, left, covered, counts.last_seq in read_ahead(order_pages(couch)):
             for doc in docs:
-                counts.add(doc)
+                if doc["_id"] not in leave_out:
+                    counts.add(doc)
             done = max(done, total - left) if left is not None else done + covered
             total = max(total, done)
             progress(done, total)
@@ -101,9 +104,10 @@ class OrderCounts:
     def close(self) -> None:
         self.file.close()
 
-    def lists(self, items: list[str], k: int) -> Iterator[tuple[str, dict[str, int], bool]]:
-        """For each of `items` (sorted by id), its k largest n_ab, ties by id (the rule of
-        loader/recommendations/ranking.py), and whether those are every item bought with it."""
+    def lists(self, items: list[str], k: int, keep: int) -> Iterator[tuple[str, Tally]]:
+        """For each of `items` (sorted by id), its tally (loader/recommendations/tally.py): its neighbours
+        ranked by n_ab, ties by id (the rule of loader/recommendations/ranking.py), cut as the tally's rule
+        cuts them for the k shown and `keep` in all."""
         ordered = sorted(self.n_a)
         rank = {item: n for n, item in enumerate(ordered)}
         rank_of = np.empty(len(self.number), dtype=np.int64)
@@ -116,7 +120,9 @@ class OrderCounts:
             counted = count_bucket(self.chunks(rank_of), bucket, len(ordered))
             for a in bucket:
                 b, n_ab = counted.get(a, (EMPTY, EMPTY))
-                yield ordered[a], {ordered[one]: int(n) for one, n in zip(b[:k], n_ab[:k])}, len(b) <= k
+                end, bound = cut_at(n_ab, k, keep)
+                yield ordered[a], Tally(self.n_a[ordered[a]], {ordered[one]: int(n) for one, n in zip(b[:end], n_ab[:end])},
+                                        bound)
 
     def chunks(self, rank_of: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """The orders read back from the file about CHUNK_ITEMS items at a time, cut between orders:
