@@ -27,14 +27,14 @@ from typing import Callable, Iterator
 import requests
 
 from bench.common import Size, machine, percentile
-from loader.couchdb.couch import Couch, CouchError, CouchUnavailable
+from loader.couchdb.couch import Couch, CouchError, CouchUnavailable, chunks
 from loader.couchdb.indexing import indexer_tasks, wait_until_built
 from loader.couchdb.viewcache import ViewCache
 from loader.derived.follow import Follower
 from loader.designdocs.deploy import compile_for
 from loader.devtools.generate import generate
 from loader.devtools.live import LiveService
-from loader.recommendations.neighbours import NeighbourLists, lists_db
+from loader.recommendations.neighbours import NeighbourLists, lists_db, rebuild
 from loader.recommendations.orders import order_items
 from loader.recommendations.recommend import recommend
 
@@ -396,19 +396,34 @@ def stats_ms(seconds: list[float]) -> dict:
 
 
 def worker_step(couch: Couch, new_orders: list[dict], attempt: int, figures: dict) -> None:
-    """Write new orders (ids of this attempt's own), then time one worker catching up on them."""
+    """Time one worker catching up on new orders. Earlier attempts' copies of them are deleted and the lists
+    rebuilt first, so the worker meets orders its tallies have never seen (not the same baskets again)."""
     from bench.common import write_all
 
-    follower = Follower(NeighbourLists(couch), wait_ms=200)  # the last, empty poll returns at once
+    def copy(doc: dict, number: int) -> dict:
+        return {**doc, "_id": f"{doc['_id']}-w{number}",
+                **({"order_id": f"{doc['order_id']}-w{number}"} if "order_id" in doc else {})}
+
+    earlier = [copy(doc, number)["_id"] for number in range(1, attempt) for doc in new_orders]
+    for part in chunks(earlier, 1000):
+        rows = couch.db_request("POST", "_all_docs", json={"keys": part}).json()["rows"]
+        gone = [{"_id": row["id"], "_rev": row["value"]["rev"], "_deleted": True} for row in rows
+                if "value" in row and not row["value"].get("deleted")]
+        if gone:
+            couch.bulk_docs(gone)
+    couch.query_view("recommend", "orders", group=True, timeout=3600)  # the index without them: counted lists
+    # read views at their own place and correct by the orders in `_changes`, which a deletion no longer shows
+    lists = NeighbourLists(couch)
+    rebuilt = rebuild(couch)
+    figures["lists_rebuilt_s"] = round(rebuilt.seconds, 1)
+    follower = Follower(lists, wait_ms=200)  # the last, empty poll returns at once
     follower.catch_up()  # nothing pending before the new orders
-    written = write_all(couch, [{**doc, "_id": f"{doc['_id']}-w{attempt}", "order_id": f"{doc['order_id']}-w{attempt}"}
-                                if "order_id" in doc else {**doc, "_id": f"{doc['_id']}-w{attempt}"}
-                                for doc in new_orders])
+    written = write_all(couch, [copy(doc, attempt) for doc in new_orders])
     started = time.monotonic()
     follower.catch_up()
     seconds = time.monotonic() - started
     figures.update(orders=written, catch_up_s=round(seconds, 1), orders_per_second=round(written / seconds, 1),
-                   where_s={key: round(value, 1) for key, value in follower.seconds.items()})
+                   batches=follower.batches, where_s={key: round(value, 1) for key, value in follower.seconds.items()})
 
 
 # -- one size ------------------------------------------------------------------------------------

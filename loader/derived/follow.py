@@ -95,7 +95,10 @@ class Follower:
         self.checkpoint = read_checkpoint(self.target, self.derivation.part)
         journaled = self.derivation.journaled
         counted = journaled and self.checkpoint is not None and "epoch" in self.checkpoint
-        if counted and self.target.get_doc(REBUILD_ID + self.derivation.part) is not None:
+        unfinished = self.target.get_doc(REBUILD_ID + self.derivation.part) if counted else None
+        if unfinished is not None and unfinished.get("epoch") == self.checkpoint["epoch"]:
+            self.target.delete_doc(unfinished["_id"], unfinished["_rev"])  # it had written the checkpoint: done
+        elif unfinished is not None:
             self.checkpoint = None
             raise CouchError(503, "rebuilding", f"a rebuild of the {self.derivation.name} is unfinished: waiting "
                                                 f"for it (`couchrec neighbours rebuild` finishes one that stopped)")

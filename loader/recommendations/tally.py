@@ -6,7 +6,7 @@ A tally holds n_a, the neighbours `kept` (every one with its exact n_ab) and a `
 `kept` has been bought with a more than `bound` times (0: `kept` is every item ever bought with a). The
 top K shown is the top K of `kept` while its K-th count is above the bound. A batch adds its counts to
 the kept neighbours; an item b new to `kept` is known exactly when a's tally is complete, when b is new,
-or when b's own tally keeps a; otherwise n_ab is at most min(a's bound, b's bound, n_b) plus the batch's
+or when b's own tally keeps a or is complete; otherwise n_ab is at most min(a's bound, b's bound, n_b) plus the batch's
 count, and only when that could reach the K-th count is the total read. What is not read raises the
 bound; the kept neighbours are cut back to `keep`, between two counts, the cut ones raising the bound.
 """
@@ -115,6 +115,8 @@ def advance(old: dict[str, Tally | None], batch: BatchCounts, read: ReadTotals, 
                 kept[b] = n  # never bought together before
             elif other is not None and a in other.kept:
                 kept[b] = other.kept[a] + n
+            elif other is not None and other.bound == 0:
+                kept[b] = n  # b's tally is complete without a: never bought together before
             else:  # b's tally unknown here: a's bound alone
                 most = min(before.bound, other.bound, other.n_a) if other is not None else before.bound
                 doubtful.setdefault(a, {})[b] = most + n
