@@ -411,8 +411,10 @@ def worker_step(couch: Couch, new_orders: list[dict], attempt: int, figures: dic
                 if "value" in row and not row["value"].get("deleted")]
         if gone:
             couch.bulk_docs(gone)
-    couch.query_view("recommend", "orders", group=True, timeout=3600)  # the index without them: counted lists
-    # read views at their own place and correct by the orders in `_changes`, which a deletion no longer shows
+    # the index without them: counted lists read views at their own place and correct by the orders in
+    # `_changes`, which a deletion no longer shows
+    recommend_views = compile_for(couch, reference=True)["_design/recommend"]["views"]
+    wait_until_built(couch, "recommend", recommend_views, say=say, timeout=3600, poll=30.0)
     lists = NeighbourLists(couch)
     rebuilt = rebuild(couch)
     figures["lists_rebuilt_s"] = round(rebuilt.seconds, 1)
