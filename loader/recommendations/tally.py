@@ -5,10 +5,11 @@ change a list's top K.
 A tally holds n_a, the neighbours `kept` (every one with its exact n_ab) and a `bound`: no item outside
 `kept` has been bought with a more than `bound` times (0: `kept` is every item ever bought with a). The
 top K shown is the top K of `kept` while its K-th count is above the bound. A batch adds its counts to
-the kept neighbours; an item b new to `kept` is known exactly when a's tally is complete, when b is new,
-or when b's own tally keeps a or is complete; otherwise n_ab is at most min(a's bound, b's bound, n_b) plus the batch's
-count, and only when that could reach the K-th count is the total read. What is not read raises the
-bound; the kept neighbours are cut back to `keep`, between two counts, the cut ones raising the bound.
+the kept neighbours; an item b new to `kept` is known exactly when a's tally is complete, when b is
+new, or when b's own tally keeps a or is complete; otherwise n_ab is at most min(a's bound, b's bound,
+n_b) plus the batch's count, and only when that could reach the K-th count is the total read. What is
+not read raises the bound; the kept neighbours are cut back to `keep`, between two counts, the cut ones
+raising the bound.
 """
 
 from __future__ import annotations
