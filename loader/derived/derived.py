@@ -1,7 +1,8 @@
 """Databases derived from the log database by a chained step: the neighbour lists and the page-time
 summaries. Each lives beside the log database (`<db><suffix>`), holds documents recomputed from the
-views (never edited in place, so writing one twice is harmless), and a `_local` checkpoint: the
-`_changes` seq its documents are complete up to. Either can be dropped and rebuilt at any time.
+views (writing one twice is harmless) or, for a journaled derivation, brought forward by each batch's
+own counts, and a `_local` checkpoint: the `_changes` seq its documents are complete up to. Either can
+be dropped and rebuilt at any time.
 
 A `Derivation` says which log documents feed it, which of its keys a document touches, and how to
 compute and write the documents of some keys; `rebuild` here and the worker in loader/derived/follow.py

@@ -21,7 +21,20 @@ from loader.recommendations.orders import order_items, order_pairs
 from loader.recommendations.pair_counts import order_pages
 from loader.recommendations.tally import Pair
 
-QUERY_THREADS = 4  # CouchDB folds a `keys` query's keys one after another: parts in parallel are faster
+QUERY_PARTS = 4  # CouchDB folds a `keys` query's keys one after another (~0.3-0.4 ms a key on 2 cores):
+# measured on 16,370 pairs, 7.2 s in one query, 5.9 s in 4 concurrent parts
+
+
+def pair_rows(couch: Couch, pairs: list[Pair], **params) -> list[tuple[list[Pair], dict]]:
+    """The grouped `co_purchase` rows of `pairs`, asked in QUERY_PARTS concurrent parts: each part and its
+    answer (with `params`, e.g. update_seq)."""
+    parts = [pairs[n::QUERY_PARTS] for n in range(QUERY_PARTS) if pairs[n::QUERY_PARTS]]
+
+    def ask(part: list[Pair]) -> dict:
+        return couch.query_view("recommend", "co_purchase", group=True, keys=[list(pair) for pair in part], **params)
+
+    with ThreadPoolExecutor(max_workers=QUERY_PARTS) as pool:
+        return list(zip(parts, pool.map(ask, parts)))
 
 
 def orders_after(couch: Couch, since: str | int) -> dict[str, list[str]]:
@@ -42,23 +55,15 @@ def read_orders_after(couch: Couch, since: str | int) -> tuple[dict[str, list[st
 
 def totals_at(couch: Couch, pairs: list[Pair], through: str | int) -> dict[Pair, int]:
     """n_ab of `pairs` counting the orders up to `through` (a `_changes` seq) and none after."""
-    parts = [pairs[n::QUERY_THREADS] for n in range(QUERY_THREADS) if pairs[n::QUERY_THREADS]]
-
-    def ask(part: list[Pair]) -> tuple[list[dict], str | int]:
-        body = couch.query_view("recommend", "co_purchase", group=True, update_seq=True, update="lazy",
-                                keys=[list(pair) for pair in part])
-        return body["rows"], body["update_seq"]
-
-    with ThreadPoolExecutor(max_workers=QUERY_THREADS) as pool:
-        answers = list(pool.map(ask, parts))
+    answers = pair_rows(couch, pairs, update_seq=True, update="lazy")
     after_batch, read_to = read_orders_after(couch, through)  # read after the queries: every order they could hold
-    after_views = {str(seq): orders_after(couch, seq) for _, seq in answers}
+    after_views = {str(body["update_seq"]): orders_after(couch, body["update_seq"]) for _, body in answers}
     arrived = orders_after(couch, read_to)  # written while these were read: in a later read only
     wanted = set(pairs)
     totals: dict[Pair, int] = {}
     correction_by_seq: dict[str, Counter] = {}
-    for part, (rows, seq) in zip(parts, answers):
-        key = str(seq)
+    for part, body in answers:
+        key = str(body["update_seq"])
         if key not in correction_by_seq:
             after_view = after_views[key]
             correction = Counter(pair for order_id, items in after_view.items()
@@ -67,7 +72,7 @@ def totals_at(couch: Couch, pairs: list[Pair], through: str | int) -> dict[Pair,
             correction.subtract(pair for order_id, items in after_batch.items() if order_id not in after_view
                                 for pair in order_pairs(items) if pair in wanted)  # indexed, past the batch
             correction_by_seq[key] = correction
-        indexed = {(row["key"][0], row["key"][1]): row.get("value") or 0 for row in rows}
+        indexed = {(row["key"][0], row["key"][1]): row.get("value") or 0 for row in body["rows"]}
         for pair in part:  # a pair without a row: none of its orders indexed yet
             totals[pair] = indexed.get(pair, 0) + correction_by_seq[key][pair]
     return totals
