@@ -30,7 +30,7 @@ from bench.common import Size, machine, percentile
 from loader.couchdb.couch import Couch, CouchError, CouchUnavailable, chunks
 from loader.couchdb.indexing import indexer_tasks, wait_until_built
 from loader.couchdb.viewcache import ViewCache
-from loader.derived.follow import Follower
+from loader.derived.follow import BATCH, Follower
 from loader.designdocs.deploy import compile_for
 from loader.devtools.generate import generate
 from loader.devtools.live import LiveService
@@ -395,9 +395,11 @@ def stats_ms(seconds: list[float]) -> dict:
     return {"n": len(ms), "p50_ms": round(statistics.median(ms), 2), "p95_ms": round(percentile(ms, 0.95), 2)}
 
 
-def worker_step(couch: Couch, new_orders: list[dict], attempt: int, figures: dict) -> None:
-    """Time one worker catching up on new orders. Earlier attempts' copies of them are deleted and the lists
-    rebuilt first, so the worker meets orders its tallies have never seen (not the same baskets again)."""
+def worker_step(couch: Couch, new_orders: list[dict], attempt: int, figures: dict, *, batch: int = BATCH,
+                keep: int = 0) -> None:
+    """Time one worker catching up on new orders (`batch` a batch, tallies of `keep`; 0: couchrec's).
+    Earlier attempts' copies of them are deleted and the lists rebuilt first, so the worker meets orders
+    its tallies have never seen (not the same baskets again)."""
     from bench.common import write_all
 
     def copy(doc: dict, number: int) -> dict:
@@ -415,17 +417,18 @@ def worker_step(couch: Couch, new_orders: list[dict], attempt: int, figures: dic
     # `_changes`, which a deletion no longer shows
     recommend_views = compile_for(couch, reference=True)["_design/recommend"]["views"]
     wait_until_built(couch, "recommend", recommend_views, say=say, timeout=3600, poll=30.0)
-    lists = NeighbourLists(couch)
-    rebuilt = rebuild(couch)
+    lists = NeighbourLists(couch, keep=keep)
+    rebuilt = rebuild(couch, keep=keep)
     figures["lists_rebuilt_s"] = round(rebuilt.seconds, 1)
-    follower = Follower(lists, wait_ms=200)  # the last, empty poll returns at once
+    follower = Follower(lists, batch=batch, wait_ms=200)  # the last, empty poll returns at once
     follower.catch_up()  # nothing pending before the new orders
     written = write_all(couch, [copy(doc, attempt) for doc in new_orders])
     started = time.monotonic()
     follower.catch_up()
     seconds = time.monotonic() - started
     figures.update(orders=written, catch_up_s=round(seconds, 1), orders_per_second=round(written / seconds, 1),
-                   batches=follower.batches, where_s={key: round(value, 1) for key, value in follower.seconds.items()})
+                   batch=batch, keep=lists.keep, batches=follower.batches,
+                   where_s={key: round(value, 1) for key, value in follower.seconds.items()})
 
 
 # -- one size ------------------------------------------------------------------------------------
@@ -458,12 +461,10 @@ def grow(run: Run, url: str, orders: int, sizes_: tuple[int, ...], redo: set[str
             compact_step(couch, figures, BUILD_ORDER)
 
 
-def measure(run: Run, url: str, orders: int, sizes_: tuple[int, ...], redo: set[str], instance: Path | None,
+def measure(run: Run, url: str, orders: int, redo: set[str], instance: Path | None,
             design_docs: tuple[str, ...] = BUILD_ORDER) -> None:
     """What couchrec does with a database of this size: rebuild both derived databases, answer, keep up
     (with `recommend` alone built: all but the page-time summaries)."""
-    extra = EXTRA[run.size]
-    edges = boundaries(sizes_, extra)
     db = f"growth_{orders}"
     couch = Couch(url, db, timeout=600)
     rebuilds = [("lists_rebuild", ("neighbours", "rebuild", "--quiet"))]
@@ -475,19 +476,29 @@ def measure(run: Run, url: str, orders: int, sizes_: tuple[int, ...], redo: set[
             if figures is not None:
                 figures.update(couchrec(url, db, *command, log=run.directory / "commands.log", watch=watch))
                 figures.update(watch.mib())
-    beyond = read_orders(parts_up_to(run.directory, edges, orders + extra, start=orders), extra)
-    new, carts = beyond[: CATCH_UP[run.size]], beyond[CATCH_UP[run.size]:]
+    new, carts = beyond(run, orders)
     with step(run, orders, "latency", redo) as figures:
         if figures is not None:
             baskets = [items for items in (order_items(doc) for doc in carts) if len(items) > 1]
             latency_step(url, couch, baskets[: QUESTIONS[run.size][1]], QUESTIONS[run.size][0], figures)
     with step(run, orders, "worker", redo) as figures:
         if figures is not None:
-            attempts = run.load().get("worker_attempts", 0) + 1
-            state = run.load()
-            state["worker_attempts"] = attempts
-            run.save(state)
-            worker_step(couch, new, attempts, figures)
+            worker_step(couch, new, next_worker_attempt(run), figures)
+
+
+def next_worker_attempt(run: Run) -> int:
+    """The number of a new worker attempt (its orders' copies carry it; every earlier one's are deleted)."""
+    state = run.load()
+    state["worker_attempts"] = state.get("worker_attempts", 0) + 1
+    run.save(state)
+    return state["worker_attempts"]
+
+
+def beyond(run: Run, orders: int) -> tuple[list[dict], list[dict]]:
+    """The orders past `orders` in the stream: the worker step's new orders, and those asked as carts."""
+    edges = boundaries(SIZES[run.size], EXTRA[run.size])
+    past = read_orders(parts_up_to(run.directory, edges, orders + EXTRA[run.size], start=orders), EXTRA[run.size])
+    return past[: CATCH_UP[run.size]], past[CATCH_UP[run.size]:]
 
 
 # -- CouchDB -------------------------------------------------------------------------------------
@@ -599,11 +610,11 @@ def execute(run_: Run, url: str, sizes_: tuple[int, ...], redo: set[str], instan
         # compacted (compacting a 1M index first would cost most of an hour)
         for orders in chosen:
             grow(run_, url, orders, sizes_, redo, instance, design_docs=BUILD_ORDER[:1])
-            measure(run_, url, orders, sizes_, redo, instance, design_docs=BUILD_ORDER[:1])
+            measure(run_, url, orders, redo, instance, design_docs=BUILD_ORDER[:1])
     for orders in chosen:  # the machine's hours go here, and depend on nothing couchrec's code does
         grow(run_, url, orders, sizes_, redo, instance)
     for orders in chosen:
-        measure(run_, url, orders, sizes_, redo, instance)
+        measure(run_, url, orders, redo, instance)
     return run_.load()
 
 

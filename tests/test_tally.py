@@ -5,6 +5,7 @@ from collections import Counter
 
 from hypothesis import given, settings, strategies as st
 
+from loader.recommendations.neighbour_list import NeighbourList
 from loader.recommendations.orders import order_pairs
 from loader.recommendations.ranking import by_count
 from loader.recommendations.tally import BatchCounts, Tally, advance, cut
@@ -92,3 +93,13 @@ def test_a_cut_keeps_every_tie_of_the_kth_count_and_cuts_between_counts():
     tally = cut([("a", 5), ("b", 4), ("c", 2), ("d", 2), ("e", 2), ("f", 1)], 2, 3)
     assert tally.kept == {"a": 5, "b": 4} and tally.bound == 2
     assert cut([("a", 1), ("b", 1)], 1, 1).bound == 0  # every tie kept: nothing left out
+
+
+@given(st.dictionaries(st.text(min_size=1, max_size=8), st.integers(1, 5), max_size=30), st.integers(1, 10))
+def test_a_stored_tally_reads_back_as_written(kept, k):
+    """A list document holds its reserve by count level; it reads back to the same tally, and so does a reserve
+    an earlier couchrec stored as one [b, n_ab] pair a neighbour."""
+    one = NeighbourList.from_tally("x", cut(ranked(Counter(kept)), k, 3 * k), 50, k, epoch="e")
+    assert NeighbourList.from_doc(one.as_doc()).tally == one.tally
+    earlier = {**one.as_doc(), "reserve": [[b, n_ab] for b, n_ab in one.reserve.items()]}
+    assert NeighbourList.from_doc(earlier).tally == one.tally

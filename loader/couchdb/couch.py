@@ -19,7 +19,8 @@ import copy
 import json
 import os
 import time
-from contextvars import ContextVar, Token
+from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar, Token, copy_context
 from dataclasses import dataclass
 from json import dumps
 from itertools import islice
@@ -36,6 +37,9 @@ from urllib3.util.retry import Retry
 JSON_VIEW_PARAMS = {"key", "keys", "startkey", "endkey", "start_key", "end_key"}
 
 
+MANY_DOCS = 500  # a `_bulk_docs` write or `_all_docs` read of more documents goes in concurrent parts, up to
+PARTS = 4  # CouchDB decodes and encodes one request's body in one process: 8,000 list documents (9 KB each)
+# written in 10.4 s as one request, 6.1 s as 4 concurrent parts; read in 4.3 s against 3.3 s
 DDOC_SWAPPED = "Design document was updated or deleted."  # a cluster's copies disagree on the design doc
 DDOC_SWAP_RETRIES = 3
 DDOC_SWAP_PAUSE = 0.2  # seconds, times the attempt
@@ -144,6 +148,21 @@ def chunks(iterable: Iterable, size: int) -> Iterator[list]:
     iterator = iter(iterable)
     while batch := list(islice(iterator, size)):
         yield batch
+
+
+def in_parts(call: Callable[[list], Any], items: list) -> list:
+    """call(items), or for more than MANY_DOCS, call on up to PARTS consecutive parts at once (each in a copy of
+    the caller's context: its deadline); the answers in order."""
+    if not items:
+        return []
+    count = min(PARTS, -(-len(items) // MANY_DOCS))
+    if count == 1:
+        return [call(items)]
+    size = -(-len(items) // count)
+    parts = [items[start:start + size] for start in range(0, len(items), size)]
+    contexts = [copy_context() for _ in parts]
+    with ThreadPoolExecutor(max_workers=len(parts)) as pool:
+        return list(pool.map(lambda context, part: context.run(call, part), contexts, parts))
 
 
 def doc_path(doc_id: str) -> str:
@@ -320,15 +339,16 @@ class Couch:
 
     def bulk_docs(self, docs: list[dict]) -> list[dict]:
         """Write many documents; return CouchDB's per-document results in the same order."""
-        return self.db_request("POST", "_bulk_docs", json={"docs": docs}).json()
+        def write(part: list[dict]) -> list[dict]:
+            return self.db_request("POST", "_bulk_docs", json={"docs": part}).json()
+        return [result for results in in_parts(write, docs) for result in results]
 
     def get_docs(self, doc_ids: Iterable[str]) -> dict[str, dict]:
         """Return the live documents among `doc_ids`, by id."""
-        ids = list(doc_ids)
-        if not ids:
-            return {}
-        body = self.db_request("POST", "_all_docs", params={"include_docs": "true"}, json={"keys": ids}).json()
-        return {row["id"]: row["doc"] for row in body["rows"] if row.get("doc")}
+        def read(part: list[str]) -> list[dict]:
+            body = self.db_request("POST", "_all_docs", params={"include_docs": "true"}, json={"keys": part}).json()
+            return body["rows"]
+        return {row["id"]: row["doc"] for rows in in_parts(read, list(doc_ids)) for row in rows if row.get("doc")}
 
     def all_docs(self, *, batch: int = 1000) -> Iterable[dict]:
         """Yield every non-design document, paging through `_all_docs`."""

@@ -42,6 +42,9 @@ from loader.derived.derived import (REBUILD_ID, BatchPlace, Derivation, default_
 
 LONGPOLL_MS = 10_000
 POLL_MS = 500  # where the feed cannot be long-polled (PouchDB Server)
+BATCH = 2000  # most changes a batch takes: a worker keeping up takes what has come, one behind takes this many,
+# each popular item's list read and written once for them (at a million orders 4.2 lists an order against
+# 5.5 in batches of 500: bench/worker_reads.py)
 MAX_BACKOFF = 30.0
 
 
@@ -70,7 +73,7 @@ class Follower:
     """State of one worker between polls (the checkpoint itself lives in the derived database)."""
 
     derivation: Derivation
-    batch: int = 500
+    batch: int = BATCH
     settle: float = 0.0
     wait_ms: int = LONGPOLL_MS
     say: Callable[[str], None] = lambda line: None
@@ -201,7 +204,7 @@ class Follower:
                 time.sleep(max(0.0, self.settling[0].due - time.monotonic()))
 
 
-def follow(derivation: Derivation, *, batch: int = 500, settle: float | None = None,
+def follow(derivation: Derivation, *, batch: int = BATCH, settle: float | None = None,
            stop: Callable[[], bool] = lambda: False, say: Callable[[str], None] = print) -> Follower:
     """Keep a derived database fresh until `stop()`; database errors are reported and retried with backoff."""
     follower = None

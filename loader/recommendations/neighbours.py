@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Iterable, Iterator
 
@@ -31,61 +31,18 @@ from loader.recommendations.orders import ORDER_SELECTOR, order_items, order_pai
 from loader.recommendations.pair_counts import OrderCounts, Progress
 from loader.recommendations.purchases import all_purchase_counts, order_count, purchase_counts
 from loader.recommendations.counted import orders_after, pair_rows, totals_at
+from loader.recommendations.neighbour_list import PREFIX, NeighbourList
 from loader.recommendations.ranking import by_count
 from loader.recommendations.tally import BatchCounts, Tally, advance
 
 DEFAULT_K = 100
-KEPT_PER_SHOWN = 3  # a tally keeps up to 3 K neighbours: fewer pair totals to read (loader/recommendations/tally.py)
+KEPT_PER_SHOWN = 6  # a tally keeps up to 6 K neighbours: at a million orders, 0.5 pair totals read an order
+# against 8.8 with 3 K (bench/worker_reads.py, docs/decisions.md)
 LIST_SCORES = ("count", "confidence")  # top-K by n_ab is exactly top-K by these
 SUFFIX = "-neighbours"
-PREFIX = "n:"  # item ids may start with "_", document ids may not
 QUERY_THREADS = 4
 TORN_READ_ATTEMPTS = 5
 TORN_READ_PAUSE = 1.0
-
-
-@dataclass
-class NeighbourList:
-    item: str
-    n_a: int
-    orders: int
-    neighbours: dict[str, int]  # b -> n_ab, the K largest
-    complete: bool  # False when a has more than K co-bought items
-    rev: str | None = None  # the stored revision this list was read from, if it was
-    reserve: dict[str, int] = field(default_factory=dict)  # kept past the K shown (a tally's)
-    bound: int | None = None  # no item outside neighbours and reserve was bought with a more often; None: no tally
-    epoch: str | None = None  # the rebuild the tally descends from (the worker's checkpoint names its own)
-    batch: str | None = None  # the last batch added to the tally (a replayed batch is not added twice)
-
-    @property
-    def consistent(self) -> bool:
-        """No n_ab can exceed n_a: a list breaking that was read from two shard copies at different points."""
-        return self.n_a >= max(self.neighbours.values(), default=0)
-
-    def as_doc(self) -> dict:
-        tally = {"reserve": [[b, n_ab] for b, n_ab in self.reserve.items()], "bound": self.bound, "epoch": self.epoch,
-                 "batch": self.batch} if self.bound is not None else {}
-        return {"_id": PREFIX + self.item, **({"_rev": self.rev} if self.rev else {}), "item": self.item,
-                "n_a": self.n_a, "orders": self.orders, "complete": self.complete,
-                "neighbours": [[b, n_ab] for b, n_ab in self.neighbours.items()], **tally, "computed_at": time.time()}
-
-    @classmethod
-    def from_doc(cls, doc: dict) -> "NeighbourList":
-        return cls(doc["item"], doc["n_a"], doc["orders"], {b: n_ab for b, n_ab in doc["neighbours"]}, doc["complete"],
-                   doc.get("_rev"), {b: n_ab for b, n_ab in doc.get("reserve", [])}, doc.get("bound"),
-                   doc.get("epoch"), doc.get("batch"))
-
-    @classmethod
-    def from_tally(cls, item: str, tally: Tally, orders: int, k: int, *, epoch: str | None,
-                   batch: str | None = None, rev: str | None = None) -> "NeighbourList":
-        ranked = by_count(tally.kept)
-        return cls(item, tally.n_a, orders, {b: tally.kept[b] for b in ranked[:k]},
-                   tally.bound == 0 and len(ranked) <= k, rev, {b: tally.kept[b] for b in ranked[k:]}, tally.bound,
-                   epoch, batch)
-
-    @property
-    def tally(self) -> Tally:
-        return Tally(self.n_a, {**self.neighbours, **self.reserve}, self.bound or 0)
 
 
 def lists_db(couch: Couch) -> Couch:
@@ -236,6 +193,7 @@ class NeighbourLists:
     k: int = DEFAULT_K
     p: int = DEFAULT_P  # best sellers kept
     shard: Shard = EVERY_ITEM
+    keep: int = 0  # neighbours a tally keeps; 0: KEPT_PER_SHOWN times k
     name = "neighbour lists"
     selector = ORDER_SELECTOR
     read_to = None  # set by all_keys (Derivation)
@@ -246,7 +204,7 @@ class NeighbourLists:
         self.target = lists_db(self.couch)
         self.part = self.shard.suffix
         self.workers = self.shard.count
-        self.keep = KEPT_PER_SHOWN * self.k
+        self.keep = self.keep or KEPT_PER_SHOWN * self.k
 
     @cached_property
     def journaled(self) -> bool:
@@ -353,9 +311,9 @@ class NeighbourLists:
         return write_over(self.target, docs, recompute)
 
 
-def rebuild(couch: Couch, *, k: int = DEFAULT_K, shard: Shard = EVERY_ITEM, **options) -> Rebuild:
+def rebuild(couch: Couch, *, k: int = DEFAULT_K, shard: Shard = EVERY_ITEM, keep: int = 0, **options) -> Rebuild:
     """Recompute the lists of every item (of `shard`'s items), options as loader.derived.derived.rebuild."""
-    return derived.rebuild(NeighbourLists(couch, k, shard=shard), **options)
+    return derived.rebuild(NeighbourLists(couch, k, shard=shard, keep=keep), **options)
 
 
 class ListReader:

@@ -83,7 +83,7 @@ def stop_now(*_) -> None:
 
 
 @click.command()
-@click.option("--batch", default=500, show_default=True, type=click.IntRange(1, 10_000),
+@click.option("--batch", default=follow.BATCH, show_default=True, type=click.IntRange(1, 10_000),
               help="Most changes taken from the changes feed at once.")
 @click.option("--settle", type=click.FloatRange(0), default=None,
               help="Seconds after which a batch is recomputed once more, for views that lag the feed. "
