@@ -20,7 +20,7 @@ import sys
 import time
 import zlib
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -145,6 +145,7 @@ class Run:
     directory: Path
     size: str
     q: int | None = None  # shard ranges of each size's database; None: the server's default (2 on CouchDB 3)
+    finished: set[tuple[int, str]] = field(default_factory=set)  # (orders, step) this run did: --redo does each once
 
     @property
     def state_path(self) -> Path:
@@ -181,7 +182,7 @@ def step(run: Run, orders: int, name: str, redo: set[str]) -> Iterator[dict | No
     seconds add up over interrupted attempts (kept in `state.json` while it runs)."""
     state = run.load()
     steps = state["sizes"].setdefault(str(orders), {})
-    if name in steps and steps[name].get("done") and name.split(":")[0] not in redo:
+    if name in steps and steps[name].get("done") and (name.split(":")[0] not in redo or (orders, name) in run.finished):
         yield None
         return
     spent = steps.get(name, {}).get("spent_s", 0.0) if not steps.get(name, {}).get("done") else 0.0
@@ -206,6 +207,7 @@ def step(run: Run, orders: int, name: str, redo: set[str]) -> Iterator[dict | No
         "resumed": spent > 0, "at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "load_average": round(os.getloadavg()[0], 2)}
     run.save(state)
+    run.finished.add((orders, name))
 
 
 # -- processes -----------------------------------------------------------------------------------
