@@ -19,8 +19,7 @@ import copy
 import json
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
-from contextvars import ContextVar, Token, copy_context
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from json import dumps
 from itertools import islice
@@ -33,13 +32,12 @@ import urllib3
 from urllib3.exceptions import HTTPError as TransportError, MaxRetryError
 from urllib3.util.retry import Retry
 
+from loader.couchdb.parts import in_parts
+
 # View query parameters whose values CouchDB reads as JSON.
 JSON_VIEW_PARAMS = {"key", "keys", "startkey", "endkey", "start_key", "end_key"}
 
 
-MANY_DOCS = 500  # a `_bulk_docs` write or `_all_docs` read of more documents goes in concurrent parts, up to
-PARTS = 4  # CouchDB decodes and encodes one request's body in one process: 8,000 list documents (9 KB each)
-# written in 10.4 s as one request, 6.1 s as 4 concurrent parts; read in 4.3 s against 3.3 s
 DDOC_SWAPPED = "Design document was updated or deleted."  # a cluster's copies disagree on the design doc
 DDOC_SWAP_RETRIES = 3
 DDOC_SWAP_PAUSE = 0.2  # seconds, times the attempt
@@ -148,21 +146,6 @@ def chunks(iterable: Iterable, size: int) -> Iterator[list]:
     iterator = iter(iterable)
     while batch := list(islice(iterator, size)):
         yield batch
-
-
-def in_parts(call: Callable[[list], Any], items: list) -> list:
-    """call(items), or for more than MANY_DOCS, call on up to PARTS consecutive parts at once (each in a copy of
-    the caller's context: its deadline); the answers in order."""
-    if not items:
-        return []
-    count = min(PARTS, -(-len(items) // MANY_DOCS))
-    if count == 1:
-        return [call(items)]
-    size = -(-len(items) // count)
-    parts = [items[start:start + size] for start in range(0, len(items), size)]
-    contexts = [copy_context() for _ in parts]
-    with ThreadPoolExecutor(max_workers=len(parts)) as pool:
-        return list(pool.map(lambda context, part: context.run(call, part), contexts, parts))
 
 
 def doc_path(doc_id: str) -> str:
